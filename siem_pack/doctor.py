@@ -1,0 +1,205 @@
+"""`siem-pack doctor`: what a cluster (or the embedded default) can run.
+
+Probes, read-only: server version and distribution; the ingest processors our pipelines
+need (from `_nodes/ingest`); mapper types our templates use (by simulating a template, which
+writes nothing); data streams, ILM, ES|QL, EQL (from the node's modules); security (the
+`_security/_authenticate` call). `deploy` reads the same report to adapt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from elasticsearch import ApiError, Elasticsearch
+
+from . import __version__
+from .cluster import es_client, redact_url, translated
+from .errors import ConfigError, SiemPackError
+from .paths import content_dir, default_db
+from .schema import load_schema
+from .settings import ClusterSettings
+
+MAPPER_TYPES = ("match_only_text", "wildcard", "constant_keyword", "flattened")
+# node modules (or plugins) that bring a capability
+FEATURE_MODULES = {
+    "data_streams": ("data-streams",),
+    "ilm": ("x-pack-ilm",),
+    "esql": ("x-pack-esql",),
+    "eql": ("x-pack-eql",),
+}
+
+
+@dataclass
+class Capability:
+    name: str
+    present: bool
+    detail: str = ""
+
+
+@dataclass
+class DoctorReport:
+    target: str
+    version: str = ""
+    distribution: str = ""
+    processors: list[Capability] = field(default_factory=list)
+    mappers: list[Capability] = field(default_factory=list)
+    features: list[Capability] = field(default_factory=list)
+    deployable: list[Capability] = field(default_factory=list)
+
+    def has(self, name: str) -> bool:
+        for cap in (*self.processors, *self.mappers, *self.features):
+            if cap.name == name:
+                return cap.present
+        return False
+
+    @property
+    def missing_processors(self) -> list[str]:
+        return [c.name for c in self.processors if not c.present]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pipeline_processors(folder: Path | None = None) -> list[str]:
+    """Every processor type used by the pipeline files (nested ones included), sorted."""
+    folder = folder or content_dir("ingest_pipelines")
+    found: set[str] = set()
+    for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml"), *folder.rglob("*.json")]):
+        try:
+            body = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue  # content errors are the loader's to report
+        _walk_processors(body, found)
+    return sorted(found)
+
+
+def _walk_processors(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key in ("processors", "on_failure"):
+            for proc in node.get(key) or []:
+                if isinstance(proc, dict):
+                    for ptype, conf in proc.items():
+                        found.add(ptype)
+                        _walk_processors(conf, found)
+        if "processor" in node and isinstance(node["processor"], dict):  # foreach
+            for ptype, conf in node["processor"].items():
+                found.add(ptype)
+                _walk_processors(conf, found)
+
+
+def probe_cluster(settings: ClusterSettings) -> DoctorReport:
+    url = settings.require_es()
+    client = es_client(settings)
+    report = DoctorReport(target=redact_url(url))
+    with translated(url):
+        nodes = client.nodes.info(node_id="_local", metric=["plugins", "ingest"]).body
+        node = next(iter(nodes.get("nodes", {}).values()), {})
+        report.version = str(node.get("version", ""))
+        report.distribution = str(node.get("build_flavor", "")) or "default"
+        modules = {m.get("name") for m in node.get("modules", [])} | {p.get("name") for p in node.get("plugins", [])}
+        available = {p.get("type") for p in node.get("ingest", {}).get("processors", [])}
+        for ptype in pipeline_processors():
+            report.processors.append(Capability(ptype, ptype in available))
+        for mtype in MAPPER_TYPES:
+            report.mappers.append(_probe_mapper(client, mtype))
+        for feature, mods in FEATURE_MODULES.items():
+            present = any(m in modules for m in mods)
+            report.features.append(Capability(feature, present, "module " + "/".join(mods)))
+        report.features.append(_probe_security(client))
+    report.deployable = deployable_parts(report)
+    return report
+
+
+def _probe_mapper(client: Elasticsearch, mtype: str) -> Capability:
+    body = {"index_patterns": ["siem-pack-doctor-probe"],
+            "template": {"mappings": {"properties": {"probe": {"type": mtype}}}}}
+    try:
+        client.indices.simulate_template(body=body)
+        return Capability(mtype, True)
+    except ApiError as exc:
+        if exc.meta.status == 400:
+            return Capability(mtype, False, "fallback to a core type")
+        raise
+
+
+def _probe_security(client: Elasticsearch) -> Capability:
+    try:
+        who = client.security.authenticate().body
+        return Capability("security", True, f"authenticated as {who.get('username', '?')}")
+    except ApiError as exc:
+        if exc.meta.status in (400, 404, 405, 500):
+            return Capability("security", False, "security API not available")
+        raise
+
+
+def deployable_parts(report: DoctorReport) -> list[Capability]:
+    """Which parts of the pack can be deployed on this cluster, and how."""
+    parts = [Capability("index templates", True,
+                        "all mapper types present" if all(m.present for m in report.mappers)
+                        else "with core-type fallbacks for " + ", ".join(m.name for m in report.mappers if not m.present))]
+    missing = report.missing_processors
+    parts.append(Capability("ingest pipelines", not missing,
+                            "all processors present" if not missing
+                            else f"missing {', '.join(missing)}: normalize with the offline executor (siem-pack ingest --es-url)"))
+    parts.append(Capability("data streams", report.has("data_streams"),
+                            "logs-siem_pack.<format>-<namespace>" if report.has("data_streams") else "index plus alias instead"))
+    parts.append(Capability("retention (ILM)", report.has("ilm"),
+                            "lifecycle policy" if report.has("ilm") else "not enforced on this cluster"))
+    parts.append(Capability("job roles and API keys", report.has("security"),
+                            "least-privilege roles" if report.has("security") else "security is off: no roles"))
+    parts.append(Capability("detection rules (search runner)", True, "query, threshold, new_terms, sequences"))
+    return parts
+
+
+def probe_embedded(db: Path | None = None) -> DoctorReport:
+    """Readiness of the embedded default: the DuckDB file and the content."""
+    import duckdb
+
+    path = db or default_db()
+    report = DoctorReport(target=f"embedded DuckDB {path}", version=duckdb.__version__, distribution="duckdb")
+    try:
+        schema = load_schema()
+        report.features.append(Capability("field schema", True, f"{len(schema.fields)} fields"))
+    except SiemPackError as exc:
+        report.features.append(Capability("field schema", False, str(exc)))
+    exists = path.is_file()
+    writable = path.parent.resolve().exists() and (exists or _writable_dir(path.parent.resolve()))
+    report.features.append(Capability("store file", writable, ("exists" if exists else "will be created") + f": {path}"))
+    for folder in ("ingest_pipelines", "detections", "dashboards", "inventory"):
+        try:
+            d = content_dir(folder)
+            n = sum(1 for p in d.rglob("*") if p.is_file())
+            report.features.append(Capability(f"content {folder}/", d.is_dir(), f"{n} file(s)"))
+        except ConfigError as exc:
+            report.features.append(Capability(f"content {folder}/", False, str(exc)))
+    report.features.append(Capability("siem-pack", True, __version__))
+    return report
+
+
+def _writable_dir(path: Path) -> bool:
+    import os
+
+    return os.access(path, os.W_OK)
+
+
+def render(report: DoctorReport) -> str:
+    lines = [f"target: {report.target}", f"version: {report.version} ({report.distribution})"]
+    for title, caps in (("ingest processors our pipelines need", report.processors),
+                        ("mapper types", report.mappers), ("features", report.features),
+                        ("deployable parts", report.deployable)):
+        if not caps:
+            continue
+        lines.append(f"\n{title}:")
+        width = max(len(c.name) for c in caps)
+        for c in caps:
+            mark = "yes" if c.present else "NO "
+            lines.append(f"  {c.name.ljust(width)}  {mark}  {c.detail}".rstrip())
+    return "\n".join(lines)
+
+
+def to_json(report: DoctorReport) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=True)

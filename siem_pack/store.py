@@ -1,0 +1,201 @@
+"""The embedded store: one DuckDB file (default `./siem-pack.duckdb` or `SIEM_PACK_DB`).
+
+Stage 2 storage for the embedded default. Tables: `events` (one column per schema field,
+named by its dotted ECS name, plus the whole document as JSON in `doc`), `dead_letters`,
+and the tables later stages own (`alerts`, `anomalies`, `features`, `seals`, `actions`,
+`metrics`), each created by its owner through `ensure_table`.
+
+Events are written create-only by `event.id`: a re-run counts them as already present and
+never overwrites evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .errors import ConfigError
+from .paths import default_db
+from .schema import Schema, load_schema
+
+# tables whose rows are schema documents (one column per schema field, plus `doc`)
+DOC_TABLES = ("events", "anomalies")
+
+DEAD_LETTERS_DDL = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id VARCHAR PRIMARY KEY,
+    source VARCHAR,
+    line BIGINT,
+    format VARCHAR,
+    reason VARCHAR,
+    original VARCHAR,
+    recorded_at TIMESTAMP
+)"""
+
+
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` → `{"a.b": 1}`; lists and scalars are leaves."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"a.b": 1}` → `{"a": {"b": 1}}`."""
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = out
+        parts = name.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """An ISO-8601 string (Z or offset) or datetime → naive UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = str(value).replace("Z", "+00:00")
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Store:
+    """A DuckDB file holding every embedded table. Use as a context manager."""
+
+    def __init__(self, path: Path | str | None = None, schema: Schema | None = None, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db()
+        self.schema = schema or load_schema()
+        if read_only and not self.path.is_file():
+            raise ConfigError(f"no embedded store at {self.path} (run `siem-pack ingest` first)", where="--db")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except (duckdb.Error, OSError) as exc:
+            raise ConfigError(f"cannot open the DuckDB store: {exc}", where=str(self.path)) from exc
+        if not read_only:
+            for table in DOC_TABLES:
+                self._ensure_doc_table(table)
+            self.con.execute(DEAD_LETTERS_DDL)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- tables -------------------------------------------------------------
+    def _ensure_doc_table(self, table: str) -> None:
+        cols = ",\n    ".join(f"{quote(f.name)} {f.duckdb_type}" for f in self.schema.fields if f.name != "event.id")
+        self.con.execute(
+            f'CREATE TABLE IF NOT EXISTS {table} (\n    "event.id" VARCHAR PRIMARY KEY,\n    {cols},\n    doc JSON\n)'
+        )
+        existing = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        for f in self.schema.fields:  # the schema grew since the file was made
+            if f.name not in existing:
+                self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(f.name)} {f.duckdb_type}")
+
+    def ensure_table(self, ddl: str) -> None:
+        self.con.execute(ddl)
+
+    def count(self, table: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- events -------------------------------------------------------------
+    def event_row(self, doc: Mapping[str, Any]) -> list[Any]:
+        flat = flatten(doc)
+        row: list[Any] = [flat.get("event.id")]
+        for f in self.schema.fields:
+            if f.name == "event.id":
+                continue
+            v = flat.get(f.name)
+            if v is None:
+                row.append(None)
+            elif f.type == "date":
+                row.append(parse_ts(v))
+            elif f.array:
+                row.append([_scalar(x, f.type) for x in (v if isinstance(v, list) else [v])])
+            elif isinstance(v, list):  # a list where one value is expected: keep the first
+                row.append(_scalar(v[0], f.type) if v else None)
+            else:
+                row.append(_scalar(v, f.type))
+        row.append(json.dumps(doc, sort_keys=True, default=str))
+        return row
+
+    def insert_events(self, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Create-only insert into `events`. Returns (stored, already_present)."""
+        return self.insert_docs("events", docs)
+
+    def insert_docs(self, table: str, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Create-only insert of schema documents (`events` or `anomalies`) keyed by event.id.
+        Returns (stored, already_present)."""
+        if table not in DOC_TABLES:
+            raise ValueError(f"{table} is not a document table; known: {', '.join(DOC_TABLES)}")
+        rows = [self.event_row(d) for d in docs]
+        if not rows:
+            return 0, 0
+        before = self.count(table)
+        placeholders = ", ".join(["?"] * len(rows[0]))
+        self.con.executemany(f"INSERT INTO {table} VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows)
+        stored = self.count(table) - before
+        return stored, len(rows) - stored
+
+    def events(self, where: str = "TRUE", params: list[Any] | None = None, table: str = "events") -> Iterator[dict[str, Any]]:
+        """Whole documents, oldest first."""
+        cur = self.con.execute(f'SELECT doc FROM {table} WHERE {where} ORDER BY "@timestamp", "event.id"', params or [])
+        for (doc,) in cur.fetchall():
+            yield json.loads(doc)
+
+    # -- dead letters -------------------------------------------------------
+    def insert_dead_letters(self, letters: Iterable[Mapping[str, Any]]) -> int:
+        rows = [
+            (d["id"], d.get("source"), d.get("line"), d.get("format"), d["reason"], d.get("original"),
+             datetime.now(UTC).replace(tzinfo=None))
+            for d in letters
+        ]
+        if not rows:
+            return 0
+        before = self.count("dead_letters")
+        self.con.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+        return self.count("dead_letters") - before
+
+
+def _scalar(v: Any, ftype: str) -> Any:
+    if ftype in ("long",):
+        return int(v) if not isinstance(v, bool) else int(v)
+    if ftype in ("double", "float"):
+        return float(v)
+    if ftype == "boolean":
+        return bool(v)
+    if ftype == "geo_point" and isinstance(v, Mapping):
+        return f"{v.get('lat')},{v.get('lon')}"
+    if ftype == "flattened":
+        return json.dumps(v, sort_keys=True)
+    if ftype == "date":
+        return parse_ts(v)
+    return v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
