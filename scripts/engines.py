@@ -283,8 +283,10 @@ def start(engine: Engine, password: str) -> dict[str, str]:
     return result
 
 
-def stop_all() -> None:
+def stop_all(which: list[str] | None = None) -> None:
     for engine in (ES, OS):
+        if which and engine.name not in which:
+            continue
         pid_file = engine.data / "pid"
         if not pid_file.is_file():
             continue
@@ -303,12 +305,16 @@ def stop_all() -> None:
 
 def start_all(which: list[str]) -> dict[str, str]:
     password = secrets.token_urlsafe(18)
+    stop_all(which)
     env: dict[str, str] = {}
     for engine in (ES, OS):
         if engine.name in which:
             env |= start(engine, password)
     CACHE.mkdir(parents=True, exist_ok=True)
     env_file = CACHE / "env"
+    if env_file.is_file() and len(which) < 2:  # restarting one engine keeps the other's settings
+        kept = dict(l[len("export "):].split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
+        env = {**kept, **env}
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
     return env
@@ -323,7 +329,8 @@ def main() -> int:
                         help="start only this engine (repeatable)")
         if name == "run":
             sp.add_argument("command", nargs=argparse.REMAINDER)
-    sub.add_parser("stop")
+    sp = sub.add_parser("stop")
+    sp.add_argument("--only", choices=["elasticsearch", "opensearch"], action="append")
     sub.add_parser("fetch")
     args = ap.parse_args()
     which = getattr(args, "only", None) or ["elasticsearch", "opensearch"]
@@ -332,7 +339,7 @@ def main() -> int:
             fetch(e)
         return 0
     if args.cmd == "stop":
-        stop_all()
+        stop_all(args.only)
         return 0
     if shutil.which("mvn") is None and not all((e.home / "bin").is_dir() for e in (ES, OS)):
         log("mvn not found: cannot download the engines")

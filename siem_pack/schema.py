@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -72,6 +72,31 @@ class Schema:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    def es_properties(self, unsupported: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The Elasticsearch `mappings.properties` for every field, nested by dots.
+
+        `unsupported` names mapper types the cluster lacks (from `siem-pack doctor`); those
+        fields use their `fallback` core type instead.
+        """
+        props: dict[str, Any] = {}
+        for f in self.fields:
+            ftype = f.fallback if f.type in unsupported and f.fallback else f.type
+            mapping: dict[str, Any] = {"type": ftype}
+            if not f.index:
+                mapping["index"] = False
+                if ftype == "keyword":
+                    mapping["doc_values"] = False
+            if ftype == "keyword" and f.index:
+                mapping["ignore_above"] = 1024
+            if f.multi_fields:
+                mapping["fields"] = {sub: {"type": t} for sub, t in f.multi_fields}
+            node = props
+            parts = f.name.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {"properties": {}})["properties"]
+            node[parts[-1]] = mapping
+        return props
 
 
 def load_schema(path: Path | None = None) -> Schema:
