@@ -134,6 +134,51 @@ def fetch(engine: Engine) -> Path:
     return engine.home
 
 
+SHIM_DIR = ROOT / "scripts" / "es-analysis-shim"
+
+
+def install_analysis_shim(engine: Engine) -> None:
+    """The integ-test-zip lacks the analysis-common module, without which the security
+    index (API keys, native roles) cannot be created. Build and install our test-only shim
+    plugin (scripts/es-analysis-shim) that provides the four analysis parts it needs."""
+    target = engine.home / "plugins" / "analysis-shim"
+    if (target / "analysis-shim.jar").is_file():
+        return
+    javac = Path(java_home(engine.java_major)) / "bin" / "javac"
+    if not javac.exists():
+        log("no javac in the JDK: API keys and native roles will not work on this node")
+        return
+    build = CACHE / "shim-build"
+    shutil.rmtree(build, ignore_errors=True)
+    build.mkdir(parents=True)
+    sources = [str(p) for p in (SHIM_DIR / "src").rglob("*.java")]
+    subprocess.run([str(javac), "--release", "21", "-d", str(build), "-cp", str(engine.home / "lib" / "*"), *sources],
+                   check=True)
+    target.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target / "analysis-shim.jar", "w") as jar:
+        for cls in build.rglob("*.class"):
+            jar.write(cls, cls.relative_to(build).as_posix())
+    descriptor = (SHIM_DIR / "plugin-descriptor.properties").read_text().replace("@ES_VERSION@", engine.version)
+    (target / "plugin-descriptor.properties").write_text(descriptor)
+    log("installed the analysis shim plugin (test-only: lets the security index be created)")
+
+
+def previous_env() -> dict[str, str]:
+    env_file = CACHE / "env"
+    if not env_file.is_file():
+        return {}
+    return dict(l[len("export "):].split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -263,8 +308,13 @@ def fail(engine: Engine, why: str) -> None:
 
 def start(engine: Engine, password: str) -> dict[str, str]:
     fetch(engine)
+    if engine.name == "elasticsearch":
+        install_analysis_shim(engine)
     ids = ensure_user()
     http_port, transport_port = free_port(), free_port()
+    old_url = previous_env().get(f"SIEM_PACK_TEST_{engine.env_prefix}_URL", "")
+    if old_url.rsplit(":", 1)[-1].isdigit() and port_is_free(int(old_url.rsplit(":", 1)[-1])):
+        http_port = int(old_url.rsplit(":", 1)[-1])  # a restart keeps the address others use
     env = configure(engine, http_port, transport_port, password)
     chown_tree(CACHE, ids)
     t0 = time.monotonic()
@@ -305,6 +355,8 @@ def stop_all(which: list[str] | None = None) -> None:
 
 def start_all(which: list[str]) -> dict[str, str]:
     password = secrets.token_urlsafe(18)
+    if len(which) < 2:  # restarting one engine keeps the credentials others use
+        password = previous_env().get("SIEM_PACK_TEST_ES_PASSWORD", password)
     stop_all(which)
     env: dict[str, str] = {}
     for engine in (ES, OS):
@@ -312,9 +364,8 @@ def start_all(which: list[str]) -> dict[str, str]:
             env |= start(engine, password)
     CACHE.mkdir(parents=True, exist_ok=True)
     env_file = CACHE / "env"
-    if env_file.is_file() and len(which) < 2:  # restarting one engine keeps the other's settings
-        kept = dict(l[len("export "):].split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
-        env = {**kept, **env}
+    if len(which) < 2:  # restarting one engine keeps the other's settings
+        env = {**previous_env(), **env}
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
     return env

@@ -40,7 +40,10 @@ def es_client(settings: ClusterSettings) -> Elasticsearch:
     elif settings.user:
         kwargs["basic_auth"] = (settings.user, settings.password or "")
     if url.startswith("https://"):
-        if settings.insecure:
+        if settings.insecure:  # the user turned verification off on purpose: no per-request warning
+            import urllib3
+
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
             kwargs["verify_certs"] = False
             kwargs["ssl_show_warn"] = False
         elif settings.ca_certs:

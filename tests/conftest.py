@@ -67,7 +67,15 @@ def es_prefix(es: Any) -> Iterator[str]:
     """A unique index-name prefix for one test; its indices are deleted afterwards."""
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     yield prefix
-    es.options(ignore_status=[404]).indices.delete(index=f"{prefix}*", expand_wildcards="all")
+    quiet = es.options(ignore_status=[404])
+    names = list(quiet.indices.get(index=f"{prefix}*", expand_wildcards="all").body or {})
+    names += list(quiet.indices.get(index=f"*{prefix}*", expand_wildcards="all").body or {})
+    for name in sorted(set(names)):  # wildcard deletes are refused (action.destructive_requires_name)
+        quiet.indices.delete(index=name)
+    for tmpl in quiet.indices.get_index_template(name=f"*{prefix}*").body.get("index_templates", []):
+        quiet.indices.delete_index_template(name=tmpl["name"])
+    for comp in quiet.cluster.get_component_template(name=f"*{prefix}*").body.get("component_templates", []):
+        quiet.cluster.delete_component_template(name=comp["name"])
 
 
 class OpenSearchHTTP:
