@@ -1,0 +1,155 @@
+"""`siem-pack plan|deploy|status|uninstall|keys rotate`: wraps siem_pack.deploy.commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..deploy import commands as lib
+from ..deploy.plan import render
+from ..settings import ClusterSettings
+from .options import cluster_options, json_option
+
+prefix_option = click.option("--prefix", default="", envvar="SIEM_PACK_PREFIX", show_default=False,
+                             help="Put this in front of every object name (several installs side by side) "
+                                  "[SIEM_PACK_PREFIX].")
+kibana_version_option = click.option("--kibana-version", type=click.Choice(["8.19", "9.x"]), default="9.x",
+                                     show_default=True, help="Render Kibana objects for this Kibana.")
+
+
+@click.command("plan")
+@cluster_options
+@prefix_option
+@kibana_version_option
+@json_option
+@click.pass_context
+def plan_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kibana_version: str, as_json: bool) -> None:
+    """Compare the bundle with the cluster: create, update (with a short diff), unchanged or
+    drifted, per object. Exit code 1 when changes are pending, 0 when there is nothing to do.
+
+    \b
+    Example:
+      siem-pack plan --es-url https://es:9200 --kibana-url https://kb:5601 --api-key "$KEY"
+    """
+    p = lib.make_plan(settings, prefix, kibana_version)
+    click.echo(json.dumps(p.to_dict(), indent=2) if as_json else render(p))
+    ctx.exit(1 if p.pending else 0)
+
+
+@click.command("deploy")
+@cluster_options
+@prefix_option
+@kibana_version_option
+@click.option("--keys-dir", type=click.Path(path_type=Path), envvar="SIEM_PACK_KEYS_DIR",
+              help="Write each new job API key here as <job>.key, mode 0600 [SIEM_PACK_KEYS_DIR]. "
+                   "Without it no job key is created.")
+@click.option("--dry-run", is_flag=True, help="Print the plan only.")
+@json_option
+@click.pass_context
+def deploy_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kibana_version: str,
+               keys_dir: Path | None, dry_run: bool, as_json: bool) -> None:
+    """Apply the plan in dependency order: component templates, retention policy, ingest
+    pipelines, index templates, the approvals index, job roles and API keys, then Kibana's data
+    view, dashboards, rules and exceptions. Idempotent; adapts to what doctor finds.
+
+    \b
+    Example:
+      siem-pack deploy --es-url https://es:9200 --kibana-url https://kb:5601 \\
+          --api-key "$KEY" --keys-dir /etc/siem-pack/keys
+    """
+    if dry_run:
+        p = lib.make_plan(settings, prefix, kibana_version)
+        click.echo(json.dumps(p.to_dict(), indent=2) if as_json else render(p))
+        ctx.exit(1 if p.pending else 0)
+    p, result = lib.deploy(settings, prefix, keys_dir, kibana_version)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    for line in result.to_dict()["applied"]:
+        click.echo(f"  {line}")
+    for path in result.keys_written:
+        click.echo(f"  key written: {path} (mode 0600)")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"{len(result.applied)} change(s) applied; {sum(1 for c in p.changes if not c.pending)} unchanged")
+
+
+@click.command("status")
+@cluster_options
+@prefix_option
+@json_option
+def status_cmd(settings: ClusterSettings, prefix: str, as_json: bool) -> None:
+    """What is installed, its versions, drift, whether the jobs ran recently and the rules
+    are enabled.
+
+    \b
+    Example:
+      siem-pack status --es-url https://es:9200 --api-key "$KEY" --json
+    """
+    st = lib.status(settings, prefix)
+    click.echo(json.dumps(st, indent=2, default=str) if as_json else lib.render_status(st))
+
+
+@click.command("uninstall")
+@cluster_options
+@prefix_option
+@click.option("--delete-data", is_flag=True, help="Also delete our data indices (events, approvals). Evidence!")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed only.")
+@json_option
+def uninstall_cmd(settings: ClusterSettings, prefix: str, delete_data: bool, dry_run: bool, as_json: bool) -> None:
+    """Remove only what siem-pack owns, after printing the plan. Data indices stay unless
+    --delete-data.
+
+    \b
+    Example:
+      siem-pack uninstall --es-url https://es:9200 --api-key "$KEY" --dry-run
+    """
+    p, result = lib.remove(settings, prefix, delete_data, dry_run)
+    installed = [c for c in p.changes if c.action != "create"]
+    if as_json:
+        click.echo(json.dumps({"would_remove" if dry_run else "removed":
+                               [f"{c.kind}/{c.name}" for c in installed] if result is None else result.to_dict()},
+                              indent=2))
+        return
+    click.echo(f"{'would remove' if dry_run else 'removing'} {len(installed)} object(s) siem-pack owns:")
+    for c in installed:
+        click.echo(f"  {c.kind}/{c.name}")
+    if result is not None:
+        for note in result.notes:
+            click.echo(f"note: {note}")
+        click.echo(f"{len(result.applied)} removed")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Job API keys."""
+
+
+@keys_group.command("rotate")
+@cluster_options
+@prefix_option
+@click.argument("job")
+@click.option("--keys-dir", type=click.Path(path_type=Path), envvar="SIEM_PACK_KEYS_DIR", required=True,
+              help="Where <job>.key is written (mode 0600) [SIEM_PACK_KEYS_DIR].")
+@json_option
+def rotate_cmd(settings: ClusterSettings, prefix: str, job: str, keys_dir: Path, as_json: bool) -> None:
+    """Replace JOB's API key: create a new one, write it, invalidate the old ones.
+
+    \b
+    Example:
+      siem-pack keys rotate seal --keys-dir /etc/siem-pack/keys --es-url https://es:9200 --api-key "$KEY"
+    """
+    res = lib.rotate(settings, job, keys_dir, prefix)
+    click.echo(json.dumps(res) if as_json else
+               f"new key for {res['job']} written to {res['key_file']} (mode 0600); {res['invalidated']} old key(s) invalidated")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (plan_cmd, deploy_cmd, status_cmd, uninstall_cmd):
+        group.add_command(cmd)
+    if "keys" in group.commands and isinstance(group.commands["keys"], click.Group):
+        group.commands["keys"].add_command(rotate_cmd)  # the seals stage owns `keys generate`
+    else:
+        group.add_command(keys_group)

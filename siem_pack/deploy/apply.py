@@ -1,0 +1,196 @@
+"""The only writer of deploy: applies a plan's pending changes in dependency order,
+removes what we own (uninstall), and rotates job keys.
+
+A failure midway raises `DeployError` naming what was applied and what was not; running
+deploy again completes the job (every step is an idempotent PUT-by-id, a create-if-absent,
+or an import with overwrite).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+
+from ..errors import ConfigError, SiemPackError
+from .bundle import MANAGED_BY, ORDER, DeployObject, JobRole, key_name, load_roles, role_body, role_name
+from .kibana import KibanaClient
+from .plan import Change, Plan
+
+
+class DeployError(SiemPackError):
+    """Deploy stopped midway; `applied` and `remaining` say where."""
+
+
+@dataclass
+class ApplyResult:
+    applied: list[Change] = field(default_factory=list)
+    keys_written: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": [f"{c.action} {c.kind}/{c.name}" for c in self.applied],
+                "keys_written": self.keys_written, "notes": self.notes}
+
+
+def apply(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, keys_dir: Path | None = None) -> ApplyResult:
+    assert p.bundle is not None, "apply needs a plan made from a bundle"
+    objects = {o.key: o for o in p.bundle.objects}
+    pending = [c for c in p.changes if c.pending]
+    result = ApplyResult(notes=list(p.notes))
+    batches: dict[str, list[DeployObject]] = {"saved_object": [], "rule": [], "exception_list": []}
+    for change in sorted(pending, key=lambda c: ORDER.index(c.kind)):  # type: ignore[arg-type]
+        obj = objects[f"{change.kind}/{change.name}"]
+        try:
+            if obj.kind in batches:
+                batches[obj.kind].append(obj)
+                continue
+            if obj.kind == "api_key":
+                if keys_dir is None:
+                    result.notes.append(f"api_key/{obj.name} not created: pass --keys-dir DIR to receive job keys")
+                    continue
+                result.keys_written.append(str(_create_key(client, obj, keys_dir)))
+            elif obj.kind == "data_view":
+                _need(kibana).put_data_view(obj.body)
+            else:
+                _put_es(client, obj)
+            result.applied.append(change)
+        except (ApiError, SiemPackError) as exc:
+            _stopped(result, change, pending, exc)
+    if kibana is not None:
+        saved = batches["saved_object"]
+        if saved:
+            kibana.import_saved_objects(_ndjson(o.body for o in saved))
+            result.applied += [c for c in pending if c.kind == "saved_object"]
+        rules = batches["rule"] + batches["exception_list"]
+        if rules:
+            lines = [o.body for o in batches["exception_list"]] + [o.body for o in batches["rule"]]
+            kibana.import_rules(_ndjson(lines))
+            result.applied += [c for c in pending if c.kind in ("rule", "exception_list")]
+    return result
+
+
+def _stopped(result: ApplyResult, change: Change, pending: list[Change], exc: Exception) -> None:
+    done = {id(c) for c in result.applied}
+    remaining = [f"{c.kind}/{c.name}" for c in pending if id(c) not in done]
+    msg = exc.message if isinstance(exc, SiemPackError) else str(getattr(exc, "message", exc))
+    raise DeployError(f"stopped at {change.kind}/{change.name}: {msg}; applied {len(result.applied)}, "
+                      f"not applied {len(remaining)} ({', '.join(remaining[:5])}{'...' if len(remaining) > 5 else ''}); "
+                      "run deploy again to complete") from exc
+
+
+def _need(kibana: KibanaClient | None) -> KibanaClient:
+    if kibana is None:
+        raise ConfigError("Kibana objects need --kibana-url", where="--kibana-url")
+    return kibana
+
+
+def _ndjson(bodies: Any) -> bytes:
+    return "".join(json.dumps(b, sort_keys=True) + "\n" for b in bodies).encode()
+
+
+def _put_es(client: Elasticsearch, obj: DeployObject) -> None:
+    body = obj.body
+    if obj.kind == "component_template":
+        client.cluster.put_component_template(name=obj.name, body=body)
+    elif obj.kind == "index_template":
+        client.indices.put_index_template(name=obj.name, body=body)
+    elif obj.kind == "ilm_policy":
+        client.ilm.put_lifecycle(name=obj.name, policy={**body["policy"], "_meta": body["_meta"]})
+    elif obj.kind == "ingest_pipeline":
+        client.ingest.put_pipeline(id=obj.name, body=body)
+    elif obj.kind == "role":
+        client.security.put_role(name=obj.name, body=body)
+    elif obj.kind == "index":
+        try:
+            client.indices.create(index=obj.name, **body)
+        except ApiError as exc:
+            if "already_exists" not in str(exc.body):
+                raise
+    else:
+        raise ValueError(obj.kind)
+
+
+def _create_key(client: Elasticsearch, obj: DeployObject, keys_dir: Path) -> Path:
+    job = obj.body["metadata"]["job"]
+    role = next(r for r in load_roles() if r.job == job)
+    prefix = obj.name[: -len(key_name(job))]
+    return write_key(client, role, prefix, keys_dir)
+
+
+def write_key(client: Elasticsearch, role: JobRole, prefix: str, keys_dir: Path) -> Path:
+    """Create an API key for a job's role and write its encoded secret to `<keys_dir>/<job>.key`
+    (mode 0600). The secret is never printed."""
+    body = role_body(role, prefix)
+    descriptor = {role_name(role.job, prefix): {k: body[k] for k in ("cluster", "indices")}}
+    res = client.security.create_api_key(name=key_name(role.job, prefix), role_descriptors=descriptor,
+                                         metadata={"managed_by": MANAGED_BY, "job": role.job}).body
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    path = keys_dir / f"{role.job}.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(res["encoded"] + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def rotate_key(client: Elasticsearch, job: str, keys_dir: Path, prefix: str = "") -> dict[str, Any]:
+    """Create a new key for `job`, write it, then invalidate the job's older keys."""
+    roles = {r.job: r for r in load_roles()}
+    if job not in roles:
+        raise ConfigError(f"unknown job {job!r}; known: {', '.join(sorted(roles))}", where="JOB")
+    old = [k["id"] for k in client.security.get_api_key(name=key_name(job, prefix), active_only=True).body["api_keys"]
+           if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+    path = write_key(client, roles[job], prefix, keys_dir)
+    if old:
+        client.security.invalidate_api_key(ids=old)
+    return {"job": job, "key_file": str(path), "invalidated": len(old)}
+
+
+def uninstall(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, delete_data: bool = False) -> ApplyResult:
+    """Remove what we own, in reverse order. Only objects carrying our marker are touched;
+    data indices (events, alerts, seals, approvals…) stay unless `delete_data`."""
+    assert p.bundle is not None
+    result = ApplyResult(notes=list(p.notes))
+    installed = {(c.kind, c.name) for c in p.changes if c.action != "create"}
+    for obj in sorted(p.bundle.objects, key=lambda o: -ORDER.index(o.kind)):
+        if (obj.kind, obj.name) not in installed:
+            continue
+        if obj.kind == "index" and not delete_data:
+            result.notes.append(f"kept data index {obj.name} (pass --delete-data to remove it)")
+            continue
+        try:
+            _delete(client, kibana, obj)
+        except ApiError as exc:
+            if exc.meta.status != 404:
+                raise
+        result.applied.append(Change(obj.kind, obj.name, "delete"))
+    return result
+
+
+def _delete(client: Elasticsearch, kibana: KibanaClient | None, obj: DeployObject) -> None:
+    kind, name = obj.kind, obj.name
+    if obj.system == "kibana":
+        if kibana is not None:
+            kibana.delete(kind, name)
+    elif kind == "component_template":
+        client.cluster.delete_component_template(name=name)
+    elif kind == "index_template":
+        client.indices.delete_index_template(name=name)
+    elif kind == "ilm_policy":
+        client.ilm.delete_lifecycle(name=name)
+    elif kind == "ingest_pipeline":
+        client.ingest.delete_pipeline(id=name)
+    elif kind == "role":
+        client.security.delete_role(name=name)
+    elif kind == "api_key":
+        keys = client.security.get_api_key(name=name, active_only=True).body["api_keys"]
+        ids = [k["id"] for k in keys if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+        if ids:
+            client.security.invalidate_api_key(ids=ids)
+    elif kind == "index":
+        client.indices.delete(index=name)

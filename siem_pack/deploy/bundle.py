@@ -1,0 +1,180 @@
+"""The bundle: every object siem-pack owns on a cluster, in dependency order.
+
+Each object carries its content hash (SHA-256 of its canonical body without our marker) and
+our bundle version: in `_meta` on Elasticsearch objects, `metadata` on roles and API keys,
+`meta` on rules, and a marker line in saved objects' descriptions (Kibana saved objects
+have no free metadata field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .. import __version__
+from ..doctor import DoctorReport
+from ..errors import ContentError
+from ..paths import content_dir
+
+Kind = Literal["component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role", "api_key",
+               "data_view", "saved_object", "rule", "exception_list"]
+ORDER: tuple[Kind, ...] = ("component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role",
+                           "api_key", "data_view", "saved_object", "rule", "exception_list")
+KIBANA_KINDS = frozenset({"data_view", "saved_object", "rule", "exception_list"})
+MANAGED_BY = "siem-pack"
+
+
+def content_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(strip_marker(body), sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
+
+
+def strip_marker(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if k not in ("_meta", "metadata", "meta")}
+
+
+@dataclass(frozen=True)
+class DeployObject:
+    kind: Kind
+    name: str
+    body: dict[str, Any] = field(repr=False)
+
+    @property
+    def system(self) -> str:
+        return "kibana" if self.kind in KIBANA_KINDS else "elasticsearch"
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.body)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class JobRole:
+    job: str
+    description: str
+    read: tuple[str, ...]
+    write: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Bundle:
+    objects: list[DeployObject]
+    notes: list[str]
+
+    def by_kind(self, kind: str) -> list[DeployObject]:
+        return [o for o in self.objects if o.kind == kind]
+
+
+def marker(obj_hash: str) -> dict[str, Any]:
+    return {"managed_by": MANAGED_BY, "version": __version__, "content_hash": obj_hash}
+
+
+def load_roles(path: Path | None = None) -> list[JobRole]:
+    path = path or content_dir("schema") / "roles.yml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ContentError(f"cannot read: {exc}", where=str(path)) from exc
+    roles = []
+    for job, spec in sorted((raw.get("jobs") or {}).items()):
+        bad = {v for v in (spec.get("write") or {}).values()} - {"create_doc", "index"}
+        if bad:
+            raise ContentError(f"job {job!r}: write privilege must be create_doc or index, not {sorted(bad)}",
+                               where=str(path))
+        roles.append(JobRole(job, str(spec.get("description", "")), tuple(spec.get("read") or ()),
+                             tuple(sorted((spec.get("write") or {}).items()))))
+    return roles
+
+
+def role_name(job: str, prefix: str = "") -> str:
+    return f"{prefix}siem_pack_job_{job}"
+
+
+def key_name(job: str, prefix: str = "") -> str:
+    return f"{prefix}siem-pack-job-{job}"
+
+
+def role_body(role: JobRole, prefix: str = "") -> dict[str, Any]:
+    """Read what the job reads; write only as `write` says; nothing else (no cluster privileges
+    but `monitor` to find the node version)."""
+    indices: list[dict[str, Any]] = [{"names": sorted(f"{prefix}{n}" for n in role.read),
+                                      "privileges": ["read", "view_index_metadata"]}]
+    for name, priv in role.write:
+        privileges = ["create_doc"] if priv == "create_doc" else ["create_doc", "index"]
+        indices.append({"names": [f"{prefix}{name}"], "privileges": [*privileges, "auto_configure"]})
+    return {"cluster": ["monitor"], "indices": indices, "description": role.description}
+
+
+def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_version: str = "9.x") -> Bundle:
+    """Every object of the bundle for the cluster `report` describes, in apply order."""
+    from ..templates import notes as template_notes
+    from ..templates import template_bodies
+
+    objects: list[DeployObject] = []
+    notes = list(template_notes(report))
+    for step in template_bodies(report, prefix=prefix):
+        objects.append(DeployObject(step.kind, step.name, _marked(step.body, "_meta")))
+    pipelines = _pipelines()
+    if report.processors and not report.missing_processors:
+        for pid, body in sorted(pipelines.items()):
+            objects.append(DeployObject("ingest_pipeline", f"{prefix}{pid}", _marked(body, "_meta")))
+    else:
+        notes.append(f"ingest pipelines skipped ({len(pipelines)}): the cluster lacks processors "
+                     f"{', '.join(report.missing_processors) or '(none reported)'}; events must arrive normalized "
+                     "(siem-pack ingest --es-url normalizes them with the offline executor)")
+    objects.append(DeployObject("index", f"{prefix}siem-pack-approvals", {"aliases": {}}))
+    if report.has("security"):
+        for role in load_roles():
+            objects.append(DeployObject("role", role_name(role.job, prefix), _marked(role_body(role, prefix), "metadata")))
+        for role in load_roles():
+            objects.append(DeployObject("api_key", key_name(role.job, prefix),
+                                        {"role": role_name(role.job, prefix), "metadata": {"managed_by": MANAGED_BY,
+                                                                                         "job": role.job}}))
+    else:
+        notes.append("security is off on this cluster: no job roles or API keys")
+    if kibana:
+        objects += _kibana_objects(prefix, kibana_version, notes)
+    return Bundle(objects, notes)
+
+
+def _marked(body: dict[str, Any], where: str) -> dict[str, Any]:
+    bare = strip_marker(body)
+    return {**bare, where: marker(content_hash(bare))}
+
+
+def _pipelines() -> dict[str, dict[str, Any]]:
+    """Pipeline id → body, generated pipelines included (siem_pack.ingest.pipeline)."""
+    from ..ingest.pipeline import load_pipelines
+
+    pipelines = load_pipelines()
+    return {pid: pipelines.body(pid) for pid in pipelines.ids}
+
+
+def _kibana_objects(prefix: str, kibana_version: str, notes: list[str]) -> list[DeployObject]:
+    """Data view, dashboards, rules and exception lists, rendered for `kibana_version`."""
+    from ..dashboards.kibana import saved_objects
+    from ..dashboards.spec import load_dashboards
+    from ..detect.export import import_lines
+
+    out: list[DeployObject] = []
+    version = "8.19" if kibana_version.startswith("8") else "9.x"
+    for obj in saved_objects(load_dashboards(), version):
+        out.append(DeployObject("saved_object", f"{obj['type']}/{obj['id']}", obj))
+    for line in import_lines():
+        if "rule_id" in line:
+            body = {**strip_marker(line), "meta": {"siem_pack": marker(content_hash(line))}}
+            out.append(DeployObject("rule", str(line["rule_id"]), body))
+        else:  # exception lists and their items travel with the rules
+            out.append(DeployObject("exception_list", str(line.get("item_id") or line.get("list_id")), line))
+    return out

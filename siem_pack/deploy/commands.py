@@ -1,0 +1,111 @@
+"""What the deploy CLI calls: plan, deploy, status, uninstall, keys rotate.
+
+Each builds the clients from `ClusterSettings`, probes the cluster with doctor, collects
+the bundle for it, and plans; only `deploy`, `uninstall` and `rotate` go on to write.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+
+from ..cluster import es_client, translated
+from ..doctor import probe_cluster
+from ..settings import ClusterSettings
+from .apply import ApplyResult, apply, rotate_key, uninstall
+from .bundle import MANAGED_BY, collect
+from .kibana import KibanaClient
+from .plan import Plan, plan
+
+JOB_INDICES = {"baselines": "siem-pack-anomalies", "rules": "siem-pack-alerts", "seal": "siem-pack-seals",
+               "respond": "siem-pack-actions", "metrics": "siem-pack-metrics"}
+RECENT_HOURS = 26
+
+
+def _clients(settings: ClusterSettings) -> tuple[Elasticsearch, KibanaClient | None]:
+    return es_client(settings), KibanaClient(settings) if settings.kibana_url else None
+
+
+def make_plan(settings: ClusterSettings, prefix: str = "", kibana_version: str = "9.x") -> Plan:
+    client, kibana = _clients(settings)
+    with translated(settings.require_es()):
+        report = probe_cluster(settings)
+        bundle = collect(report, prefix=prefix, kibana=kibana is not None, kibana_version=kibana_version)
+        return plan(bundle, client, kibana)
+
+
+def deploy(settings: ClusterSettings, prefix: str = "", keys_dir: Path | None = None,
+           kibana_version: str = "9.x") -> tuple[Plan, ApplyResult]:
+    p = make_plan(settings, prefix, kibana_version)
+    client, kibana = _clients(settings)
+    with translated(settings.require_es()):
+        return p, apply(p, client, kibana, keys_dir)
+
+
+def remove(settings: ClusterSettings, prefix: str = "", delete_data: bool = False,
+           dry_run: bool = False) -> tuple[Plan, ApplyResult | None]:
+    p = make_plan(settings, prefix)
+    if dry_run:
+        return p, None
+    client, kibana = _clients(settings)
+    with translated(settings.require_es()):
+        return p, uninstall(p, client, kibana, delete_data)
+
+
+def rotate(settings: ClusterSettings, job: str, keys_dir: Path, prefix: str = "") -> dict[str, Any]:
+    client = es_client(settings)
+    with translated(settings.require_es()):
+        return rotate_key(client, job, keys_dir, prefix)
+
+
+def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
+    p = make_plan(settings, prefix)
+    client, kibana = _clients(settings)
+    installed = [c for c in p.changes if c.action != "create"]
+    versions = sorted({c.installed_version for c in installed if c.installed_version})
+    with translated(settings.require_es()):
+        jobs = {job: _last_run(client, f"{prefix}{index}") for job, index in JOB_INDICES.items()}
+    now = datetime.now(UTC)
+    job_rows = {job: {"index": f"{prefix}{JOB_INDICES[job]}", "last_run": ts,
+                      "recent": bool(ts) and (now - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
+                      < RECENT_HOURS * 3600}
+                for job, ts in jobs.items()}
+    rules: dict[str, int] | None = None
+    if kibana is not None:
+        found = kibana.request("GET", "/api/detection_engine/rules/_find", query={"per_page": 500, "page": 1})
+        ours = [r for r in (found or {}).get("data", []) if isinstance(r.get("meta"), dict) and "siem_pack" in r["meta"]]
+        rules = {"installed": len(ours), "enabled": sum(1 for r in ours if r.get("enabled"))}
+    return {"installed": len(installed), "missing": sum(1 for c in p.changes if c.action == "create"),
+            "drifted": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "drifted"],
+            "outdated": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "update"],
+            "versions": versions, "jobs": job_rows, "rules": rules, "notes": p.notes}
+
+
+def _last_run(client: Elasticsearch, index: str) -> str | None:
+    try:
+        res = client.search(index=index, size=1, sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
+                            source=["@timestamp"], ignore_unavailable=True).body
+    except ApiError:
+        return None
+    hits = res.get("hits", {}).get("hits", [])
+    return str(hits[0]["_source"].get("@timestamp")) if hits else None
+
+
+def render_status(st: dict[str, Any]) -> str:
+    lines = [f"installed objects: {st['installed']} ({st['missing']} missing), versions: "
+             f"{', '.join(st['versions']) or 'none'}",
+             f"drifted: {', '.join(st['drifted']) or 'none'}", f"outdated: {', '.join(st['outdated']) or 'none'}"]
+    if st["rules"] is not None:
+        lines.append(f"rules: {st['rules']['installed']} installed, {st['rules']['enabled']} enabled")
+    lines.append("jobs:")
+    for job, row in st["jobs"].items():
+        lines.append(f"  {job:<10} {row['last_run'] or 'never ran':<28} {'recent' if row['recent'] else 'NOT recent'}"
+                     f"  ({row['index']})")
+    lines += [f"note: {n}" for n in st["notes"]]
+    return "\n".join(lines)
+
+
+__all__ = ["MANAGED_BY", "deploy", "make_plan", "remove", "rotate", "status"]
