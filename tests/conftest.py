@@ -23,6 +23,7 @@ from siem_pack.errors import ConfigError
 from siem_pack.paths import contracts_dir as _contracts_dir
 from siem_pack.paths import fixtures_dir as _fixtures_dir
 from siem_pack.settings import ClusterSettings
+from siem_pack.testing.es import cleanup_prefix
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -67,15 +68,7 @@ def es_prefix(es: Any) -> Iterator[str]:
     """A unique index-name prefix for one test; its indices are deleted afterwards."""
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     yield prefix
-    quiet = es.options(ignore_status=[404])
-    names = list(quiet.indices.get(index=f"{prefix}*", expand_wildcards="all").body or {})
-    names += list(quiet.indices.get(index=f"*{prefix}*", expand_wildcards="all").body or {})
-    for name in sorted(set(names)):  # wildcard deletes are refused (action.destructive_requires_name)
-        quiet.indices.delete(index=name)
-    for tmpl in quiet.indices.get_index_template(name=f"*{prefix}*").body.get("index_templates", []):
-        quiet.indices.delete_index_template(name=tmpl["name"])
-    for comp in quiet.cluster.get_component_template(name=f"*{prefix}*").body.get("component_templates", []):
-        quiet.cluster.delete_component_template(name=comp["name"])
+    cleanup_prefix(es, prefix)
 
 
 class OpenSearchHTTP:

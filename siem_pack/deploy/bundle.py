@@ -124,7 +124,8 @@ def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_
     objects: list[DeployObject] = []
     notes = list(template_notes(report))
     for step in template_bodies(report, prefix=prefix):
-        objects.append(DeployObject(step.kind, step.name, _marked(step.body, "_meta")))
+        body = step.body if step.kind == "index" else _marked(step.body, "_meta")  # an index is created once
+        objects.append(DeployObject(step.kind, step.name, body))
     pipelines = _pipelines()
     if report.processors and not report.missing_processors:
         for pid, body in sorted(pipelines.items()):
