@@ -65,9 +65,18 @@ class DoctorReport:
 
 
 def pipeline_processors(folder: Path | None = None) -> list[str]:
-    """Every processor type used by the pipeline files (nested ones included), sorted."""
-    folder = folder or content_dir("ingest_pipelines")
+    """Every processor type our pipelines use (generated ones and nested ones included), sorted."""
     found: set[str] = set()
+    if folder is None:
+        try:
+            from .deploy.bundle import _pipelines
+
+            for body in _pipelines().values():
+                _walk_processors(body, found)
+            return sorted(found)
+        except SiemPackError:
+            pass  # content errors are the loader's to report; fall back to the files
+    folder = folder or content_dir("ingest_pipelines")
     for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml"), *folder.rglob("*.json")]):
         try:
             body = yaml.safe_load(path.read_text())

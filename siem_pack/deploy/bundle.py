@@ -158,8 +158,13 @@ def _pipelines() -> dict[str, dict[str, Any]]:
     """Pipeline id → body, generated pipelines included (siem_pack.ingest.pipeline)."""
     from ..ingest.pipeline import load_pipelines
 
+    from ..ingest.geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
+    from ..ingest.geoip import compile_pipeline as geo_pipeline
+
     pipelines = load_pipelines()
-    return {pid: pipelines.body(pid) for pid in pipelines.ids}
+    bodies = {pid: pipelines.body(pid) for pid in pipelines.ids}
+    bodies[GEO_PIPELINE] = dict(geo_pipeline(DEFAULT_DB_NAMES))  # the cluster's own GeoLite2 databases
+    return bodies
 
 
 def _kibana_objects(prefix: str, kibana_version: str, notes: list[str]) -> list[DeployObject]:
