@@ -11,7 +11,9 @@ each as a non-root user on 127.0.0.1 on free ports with a 1 GiB heap.
 
 `run` exports to the command:
     SIEM_PACK_TEST_ES_URL, SIEM_PACK_TEST_ES_USER, SIEM_PACK_TEST_ES_PASSWORD,
-    SIEM_PACK_TEST_OS_URL, SIEM_PACK_TEST_ES_VERSION, SIEM_PACK_TEST_OS_VERSION
+    SIEM_PACK_TEST_OS_URL, SIEM_PACK_TEST_ES_VERSION, SIEM_PACK_TEST_OS_VERSION,
+    SIEM_PACK_TEST_GEOIP_DB (the folder of the tests' geo databases, which OpenSearch's
+    geoip processor also loads from its config/ingest-geoip/)
 `start` writes the same to `.engines/env` (one `export` line each) so a
 developer can `source .engines/env` and run pytest by hand.
 """
@@ -266,12 +268,25 @@ def configure(engine: Engine, http_port: int, transport_port: int, password: str
             "OPENSEARCH_JAVA_OPTS": "-Xms1g -Xmx1g",
         }
     )
+    if engine.name == "opensearch":
+        build_geoip_dbs(conf / "ingest-geoip")
     if engine.name == "elasticsearch":
         ks = home / "bin" / "elasticsearch-keystore"
         subprocess.run([str(ks), "create"], env=env, check=True, capture_output=True)
         subprocess.run([str(ks), "add", "-x", "-f", "bootstrap.password"], env=env, input=password,
                        text=True, check=True, capture_output=True)
     return env
+
+
+def build_geoip_dbs(folder: Path) -> None:
+    """The tests' tiny City and ASN databases (siem_pack.testing.geo_db), where OpenSearch's
+    geoip processor loads extra databases at startup; the tests read the same files offline
+    through SIEM_PACK_TEST_GEOIP_DB."""
+    sys.path.insert(0, str(ROOT))
+    from siem_pack.testing.geo_db import build_test_dbs
+
+    paths = build_test_dbs(folder)
+    log(f"test geo databases in {folder}: {', '.join(p.name for p in paths.values())}")
 
 
 def wait_health(url: str, auth: str | None, proc: subprocess.Popen[bytes], engine: Engine) -> None:
@@ -290,6 +305,21 @@ def wait_health(url: str, auth: str | None, proc: subprocess.Popen[bytes], engin
             pass
         time.sleep(1)
     fail(engine, f"not healthy within {HEALTH_TIMEOUT_S:.0f}s")
+
+
+def tune_opensearch(url: str) -> None:
+    """The differential tests compile many mustache templates and `if` conditions; lift the
+    default limit of 75 compilations per 5 minutes so they are not refused."""
+    settings = {"persistent": {
+        "script.context.template.max_compilations_rate": "100000/1m",
+        "script.context.processor_conditional.max_compilations_rate": "100000/1m",
+        "script.context.template.cache_max_size": 2000,
+        "script.context.processor_conditional.cache_max_size": 2000,
+    }}
+    req = urllib.request.Request(f"{url}/_cluster/settings", data=json.dumps(settings).encode(), method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        resp.read()
 
 
 def log_tail(engine: Engine, lines: int = 60) -> str:
@@ -325,11 +355,15 @@ def start(engine: Engine, password: str) -> dict[str, str]:
     url = f"http://127.0.0.1:{http_port}"
     auth = b64encode(f"elastic:{password}".encode()).decode() if engine.name == "elasticsearch" else None
     wait_health(url, auth, proc, engine)
+    if engine.name == "opensearch":
+        tune_opensearch(url)
     log(f"{engine.name} {engine.version} healthy at {url} in {time.monotonic() - t0:.1f}s (start time)")
     p = engine.env_prefix
     result = {f"SIEM_PACK_TEST_{p}_URL": url, f"SIEM_PACK_TEST_{p}_VERSION": engine.version}
     if engine.name == "elasticsearch":
         result |= {"SIEM_PACK_TEST_ES_USER": "elastic", "SIEM_PACK_TEST_ES_PASSWORD": password}
+    else:
+        result["SIEM_PACK_TEST_GEOIP_DB"] = str(engine.data / "config" / "ingest-geoip")
     return result
 
 

@@ -123,8 +123,8 @@ class Store:
         self.con.execute(ddl)
 
     def count(self, table: str) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     # -- events -------------------------------------------------------------
     def event_row(self, doc: Mapping[str, Any]) -> list[Any]:
@@ -134,6 +134,8 @@ class Store:
             if f.name == "event.id":
                 continue
             v = flat.get(f.name)
+            if v is None and f.type == "geo_point" and f"{f.name}.lat" in flat:  # flatten() split the point
+                v = {"lat": flat[f"{f.name}.lat"], "lon": flat.get(f"{f.name}.lon")}
             if v is None:
                 row.append(None)
             elif f.type == "date":
@@ -153,17 +155,37 @@ class Store:
 
     def insert_docs(self, table: str, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Create-only insert of schema documents (`events` or `anomalies`) keyed by event.id.
-        Returns (stored, already_present)."""
+        Returns (stored, already_present). One bulk INSERT … SELECT per call."""
+        import pandas as pd
+
         if table not in DOC_TABLES:
             raise ValueError(f"{table} is not a document table; known: {', '.join(DOC_TABLES)}")
-        rows = [self.event_row(d) for d in docs]
+        rows: list[list[Any]] = []
+        seen: set[Any] = set()
+        total = 0
+        for d in docs:
+            row = self.event_row(d)
+            total += 1
+            if row[0] in seen:  # the same event twice in one batch: already present
+                continue
+            seen.add(row[0])
+            rows.append(row)
         if not rows:
-            return 0, 0
+            return 0, total
+        fields = [f for f in self.schema.fields if f.name != "event.id"]
+        names = ["event.id", *(f.name for f in fields), "doc"]
+        types = ["VARCHAR", *(f.duckdb_type for f in fields), "JSON"]
+        frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(len(names))], dtype=object)
         before = self.count(table)
-        placeholders = ", ".join(["?"] * len(rows[0]))
-        self.con.executemany(f"INSERT INTO {table} VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows)
+        self.con.register("_siem_pack_incoming", frame)
+        try:
+            select = ", ".join(f"CAST(c{i} AS {t})" for i, t in enumerate(types))
+            self.con.execute(f"INSERT INTO {table} ({', '.join(quote(n) for n in names)}) "
+                             f"SELECT {select} FROM _siem_pack_incoming ON CONFLICT DO NOTHING")
+        finally:
+            self.con.unregister("_siem_pack_incoming")
         stored = self.count(table) - before
-        return stored, len(rows) - stored
+        return stored, total - stored
 
     def events(self, where: str = "TRUE", params: list[Any] | None = None, table: str = "events") -> Iterator[dict[str, Any]]:
         """Whole documents, oldest first."""

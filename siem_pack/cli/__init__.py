@@ -20,7 +20,7 @@ from .. import __version__
 from ..errors import SiemPackError
 
 # one module per command family; each defines register(group)
-COMMAND_MODULES = ["doctor"]
+COMMAND_MODULES = ["doctor", "simulate", "integrity", "deploy", "run", "drill", "dashboards", "report", "audit", "jobs", "schedule", "ingest", "pipelines", "rules", "demo", "respond"]
 
 
 class SiemPackGroup(click.Group):

@@ -20,6 +20,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from .openapi import OpenAPISpec, kibana_spec, parse_multipart
 
+_USER = {"username": "elastic", "full_name": None, "email": None}
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 APIS = ("detections", "exceptions", "data-views", "saved-objects", "cases")
 
 
@@ -168,16 +177,28 @@ class KibanaContractServer:
             found = [store[k] for k in wanted if k in store]
             return 200, found  # the real API answers NDJSON; the recorder answers a JSON list
         if m == "POST" and path == "/api/cases":
-            case = {**rec.json(), "id": str(uuid.uuid4()), "version": "WzEsMV0=", "status": "open", "comments": [],
-                    "totalComment": 0, "totalAlerts": 0}
+            body = rec.json()
+            now = _now()
+            case = {**body, "id": str(uuid.uuid4()), "version": "WzEsMV0=", "status": "open", "comments": [],
+                    "totalComment": 0, "totalAlerts": 0, "severity": body.get("severity", "low"),
+                    "created_at": now, "created_by": _USER, "updated_at": None, "updated_by": None,
+                    "closed_at": None, "closed_by": None, "duration": None, "external_service": None}
             self.cases[case["id"]] = case
             return 200, case
         if m == "POST" and path.startswith("/api/cases/") and path.endswith("/comments"):
             case = self.cases.get(path.split("/")[3])
             if case is None:
                 return 404, {"statusCode": 404, "error": "Not Found", "message": "case not found"}
-            case["comments"].append(rec.json())
+            case["comments"].append({**rec.json(), "id": str(uuid.uuid4()), "version": "WzIsMV0=",
+                                     "created_at": _now(), "created_by": _USER, "pushed_at": None,
+                                     "pushed_by": None, "updated_at": None, "updated_by": None})
             case["totalComment"] = len(case["comments"])
+            case["updated_at"], case["updated_by"] = _now(), _USER
+            return 200, case
+        if m == "GET" and path.startswith("/api/cases/") and path.count("/") == 3:
+            case = self.cases.get(path.split("/")[3])
+            if case is None:
+                return 404, {"statusCode": 404, "error": "Not Found", "message": "case not found"}
             return 200, case
         return 501, {"statusCode": 501, "error": "Not Implemented", "message": f"the recorder does not answer {m} {path}"}
 

@@ -1,0 +1,184 @@
+"""Benchmark: events/s sealed and verified, against plain SHA-256 over the same canonical
+bytes in the same run (issue 9; target ratio >= 0.5).
+
+Three measurements over the same seeded synthetic events:
+1. in memory: baseline = canonical bytes + SHA-256 per event; seal = canonical bytes, Merkle
+   tree, manifest and Ed25519 signature per window (`leaves_of` + `make_seal`); verify =
+   signature check + manifest/root check + recomputing and comparing every leaf;
+2. DuckDB end to end: baseline = read every `doc` + canonical bytes + SHA-256; seal =
+   `seal_windows` (reads, seals, writes table + journal); verify = `verify`;
+3. with --es (and SIEM_PACK_TEST_ES_URL etc.), the same on Elasticsearch, in throw-away indices.
+
+    python benchmarks/bench_seals.py [--events 50000] [--hours 24] [--es]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from siem_pack.integrity.canonical import canonical_bytes, event_dataset, event_time  # noqa: E402
+from siem_pack.integrity.keys import SigningKey  # noqa: E402
+from siem_pack.integrity.seals import leaves_of, make_seal, seal_windows, window_of  # noqa: E402
+from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals  # noqa: E402
+from siem_pack.integrity.verify import check_seal_content, verify  # noqa: E402
+from siem_pack.store import Store  # noqa: E402
+from tests.integrity.synthetic import START, synthetic_events  # noqa: E402
+
+WINDOW = timedelta(hours=1)
+
+
+def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Best of `repeat` runs (the machine is shared: the minimum is the least disturbed)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def line(name: str, n: int, secs: float, base: float | None = None) -> None:
+    rate = n / secs
+    ratio = f"  ratio {base / secs:5.2f}" if base else ""
+    print(f"  {name:<34} {secs:8.3f} s  {rate:>10,.0f} events/s{ratio}")
+
+
+def in_memory(docs: list[dict[str, Any]], key: SigningKey) -> None:
+    print(f"in memory, {len(docs):,} events (best of 3)")
+    base, _ = timed(lambda: [hashlib.sha256(canonical_bytes(d)).digest() for d in docs], 3)
+    windows: dict[tuple[str, Any], list[dict[str, Any]]] = defaultdict(list)
+    for d in docs:
+        t = event_time(d)
+        assert t is not None
+        windows[(event_dataset(d) or "", window_of(t, WINDOW))].append(d)
+
+    def seal_all() -> list[Any]:
+        seals, prev = [], "0" * 64
+        for seq, ((ds, start), group) in enumerate(sorted(windows.items())):
+            s = make_seal(leaves_of(group), dataset=ds, start=start, end=start + WINDOW, seq=seq, prev_hash=prev,
+                          key=key, sealed_at=START)
+            prev = s.seal_hash
+            seals.append(s)
+        return seals
+
+    seal_s, seals = timed(seal_all, 3)
+
+    def verify_all() -> None:
+        import base64
+
+        for s, ((_, _), group) in zip(seals, sorted(windows.items()), strict=True):
+            assert key.public.verify(base64.b64decode(s.signature), s.body_bytes())
+            assert not check_seal_content(s)
+            expected = dict(s.entries())
+            assert all(expected[i] == h.hex() for i, h in leaves_of(group))
+
+    verify_s, _ = timed(verify_all, 3)
+    line("baseline canonical + SHA-256", len(docs), base)
+    line("seal (Merkle + manifest + sign)", len(docs), seal_s, base)
+    line("verify (sig + root + every leaf)", len(docs), verify_s, base)
+
+
+def load_duckdb(store: Store, docs: list[dict[str, Any]]) -> None:
+    """Bulk load (Store.insert_events goes row by row, too slow for a benchmark's volume)."""
+    cols = ["event.id", *[f.name for f in store.schema.fields if f.name != "event.id"], "doc"]
+    frame = pd.DataFrame([store.event_row(d) for d in docs], columns=cols)
+    store.con.register("bench_frame", frame)
+    store.con.execute("INSERT INTO events SELECT * FROM bench_frame")
+    store.con.unregister("bench_frame")
+
+
+def duckdb_e2e(docs: list[dict[str, Any]], key: SigningKey) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
+        load_duckdb(store, docs)
+        print(f"DuckDB end to end, {store.count('events'):,} events")
+
+        def baseline() -> None:
+            for (doc,) in store.con.execute("SELECT doc FROM events").fetchall():
+                hashlib.sha256(canonical_bytes(json.loads(doc))).digest()
+
+        base, _ = timed(baseline)
+        source, seals = DuckDBEvents(store), DuckDBSeals(store)
+        seal_s, report = timed(lambda: seal_windows(source, seals, key, now=START + timedelta(days=30)))
+        verify_s, vr = timed(lambda: verify(source, seals))
+        assert vr.ok and sum(s.count for s in report.sealed) == len(docs), vr.findings[:3]
+        line("baseline read + canonical + SHA-256", len(docs), base)
+        line("seal_windows (read, seal, store)", len(docs), seal_s, base)
+        line("verify (read, recompute, compare)", len(docs), verify_s, base)
+
+
+def es_e2e(docs: list[dict[str, Any]], key: SigningKey) -> None:
+    from elasticsearch import helpers
+
+    from siem_pack.cluster import es_client
+    from siem_pack.integrity.store_es import ESEvents, ESSeals, ensure_seals_index
+    from siem_pack.schema import load_schema
+    from siem_pack.settings import ClusterSettings
+
+    url = os.environ.get("SIEM_PACK_TEST_ES_URL")
+    if not url:
+        print("Elasticsearch: skipped (SIEM_PACK_TEST_ES_URL not set; source .engines/env)")
+        return
+    es = es_client(ClusterSettings(es_url=url, user=os.environ.get("SIEM_PACK_TEST_ES_USER", "elastic"),
+                                   password=os.environ.get("SIEM_PACK_TEST_ES_PASSWORD")))
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    events_index, seals_index = f"{prefix}-logs-siem_pack.bench-default", f"{prefix}-siem-pack-seals"
+    try:
+        props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
+        es.indices.create(index=events_index, mappings={"dynamic": "strict", "properties": props},
+                          settings={"number_of_replicas": 0})
+        ensure_seals_index(es, seals_index)
+        helpers.bulk(es, ({"_op_type": "create", "_index": events_index, "_id": d["event"]["id"], "_source": d}
+                          for d in docs), chunk_size=2000)
+        es.indices.refresh(index=events_index)
+        print(f"Elasticsearch end to end, {len(docs):,} events")
+        source, seals = ESEvents(es, f"{prefix}-logs-siem_pack.*"), ESSeals(es, seals_index)
+
+        def baseline() -> None:
+            for h in helpers.scan(es, index=events_index, query={"query": {"match_all": {}}}, size=2000):
+                hashlib.sha256(canonical_bytes(h["_source"])).digest()
+
+        base, _ = timed(baseline)
+        seal_s, _ = timed(lambda: seal_windows(source, seals, key, now=START + timedelta(days=30)))
+        verify_s, vr = timed(lambda: verify(source, seals))
+        assert vr.ok, vr.findings[:3]
+        line("baseline scan + canonical + SHA-256", len(docs), base)
+        line("seal_windows (scan, seal, store)", len(docs), seal_s, base)
+        line("verify (scan, recompute, compare)", len(docs), verify_s, base)
+    finally:
+        es.options(ignore_status=[404]).indices.delete(index=f"{events_index},{seals_index}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--es", action="store_true", help="also measure on the Elasticsearch test node")
+    args = ap.parse_args()
+    docs = synthetic_events(args.events, seed=11, hours=args.hours)
+    key = SigningKey.generate()
+    print("ratio = baseline seconds / measured seconds (events/s relative to plain SHA-256; target >= 0.5)")
+    in_memory(docs, key)
+    duckdb_e2e(docs, key)
+    if args.es:
+        es_e2e(docs, key)
+
+
+if __name__ == "__main__":
+    main()

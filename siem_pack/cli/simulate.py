@@ -1,0 +1,52 @@
+"""`siem-pack simulate`: wraps siem_pack.simulate.simulate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..simulate import SCENARIOS
+from ..simulate import simulate as lib_simulate
+from .options import json_option
+
+
+@click.command()
+@click.option("--days", type=int, default=14, show_default=True, help="Days of traffic to simulate.")
+@click.option("--identities", type=int, default=40, show_default=True, help="Humans plus service accounts.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--warmup-days", type=int, default=None,
+              help="Benign days before the first attack [default: half the days, at most 7].")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Choice(sorted(SCENARIOS)),
+              help="Only these attack scenarios (repeatable) [default: all].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Output folder (logs/, inventory/, truth.json).")
+@json_option
+def simulate(days: int, identities: int, seed: int, warmup_days: int | None, scenarios: tuple[str, ...],
+             out_dir: Path, as_json: bool) -> None:
+    """Simulate an organisation's AI model access with labelled attacks: raw logs in the real
+    vendor formats (Bedrock invocation, LiteLLM spend logs, Azure OpenAI diagnostics, OpenAI
+    audit), the matching inventory folder and a ground-truth file.
+
+    \b
+    Examples:
+      siem-pack simulate --days 14 --identities 40 --seed 7 --out drill/
+      siem-pack run drill/logs --inventory drill/inventory --out drill/run
+    """
+    result = lib_simulate(out_dir, days=days, identities=identities, seed=seed, warmup_days=warmup_days,
+                          scenarios=list(scenarios) or None)
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    click.echo(f"simulated {summary['identities']} identities x {summary['days']} days (seed {seed}): "
+               f"{summary['records_total']} records, {summary['scenarios']} attack scenarios")
+    for fmt, n in sorted(summary["records"].items()):
+        click.echo(f"  {fmt:<20} {n:>7}  {result.logs_dir / (fmt + '.ndjson')}")
+    click.echo(f"  inventory            {result.inventory_dir}")
+    click.echo(f"  ground truth         {result.truth_path}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(simulate)

@@ -1,0 +1,164 @@
+"""Stage 3 entry points, one per `siem-pack rules` command and for other stages (the drill,
+jobs): list, test, build, export, and replay of every rule's schedule over a period on the
+embedded store or on Elasticsearch, writing alerts create-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import FindingsError
+from ..store import Store
+from . import export as exp
+from . import kibana
+from .alerts import ALERTS_INDEX, write_duckdb, write_es
+from .fixtures import FixtureResult, check_rule
+from .rules import AllowEntry, Rule, load_exceptions, load_rules
+from .runner_duckdb import DuckDBBackend
+from .schedule import Backend, evaluate, ticks
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+def load_content(thresholds: dict[str, Any] | None = None) -> tuple[list[Rule], list[AllowEntry]]:
+    rules = load_rules(thresholds=thresholds)
+    return rules, load_exceptions(rule_ids=[r.rule_id for r in rules])
+
+
+def list_rules() -> list[dict[str, Any]]:
+    rules, entries = load_content()
+    return [{"rule_id": r.rule_id, "stem": r.stem, "name": r.name, "type": r.type, "severity": r.severity,
+             "risk_score": r.risk_score, "interval": r.body.get("interval"), "from": r.body.get("from"),
+             "template": r.template, "mission_indicator": r.metadata.get("mission_indicator"),
+             "exceptions": [e.item_id for e in entries if r.rule_id in e.rule_ids]} for r in rules]
+
+
+def test_rules(client: Elasticsearch | None = None, only: Sequence[str] = (),
+               prefix: str = "siem-pack-rules-test") -> list[FixtureResult]:
+    """Every rule's fixtures on DuckDB (and Elasticsearch with a client); raises FindingsError
+    naming the failing rule files when any expectation or agreement fails."""
+    rules, _ = load_content()
+    results: list[FixtureResult] = []
+    for r in rules:
+        if only and r.stem not in only and r.rule_id not in only:
+            continue
+        results += check_rule(r, (), client, prefix)
+    return results
+
+
+def failures(results: Sequence[FixtureResult]) -> None:
+    bad = [f"{r.rule}/{r.kind}: {'; '.join(r.problems)}" for r in results if not r.ok]
+    if bad:
+        raise FindingsError(f"{len(bad)} fixture(s) failed:\n  " + "\n  ".join(bad), where="detections/fixtures")
+
+
+def build_rules(out: Path | None = None) -> list[dict[str, Any]]:
+    """Validate every rule against both rule-schema versions and the API spec; optionally
+    write one API body per rule into `out` (named by rule file stem)."""
+    rules, entries = load_content()
+    bodies = kibana.build(rules, entries)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for r, b in zip(rules, bodies, strict=True):
+            (out / f"{r.stem}.json").write_text(json.dumps(b, indent=2, sort_keys=True) + "\n")
+    return bodies
+
+
+def export_rules(out: Path) -> dict[str, Any]:
+    """Write `rules.ndjson` (Kibana _import, with exception lists) and `savedsearches.conf`."""
+    rules, entries = load_content()
+    kibana.build(rules, entries)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rules.ndjson").write_text(exp.kibana_ndjson(rules, entries))
+    conf, unmapped = exp.splunk_conf(rules, entries)
+    (out / "savedsearches.conf").write_text(conf)
+    return {"kibana_ndjson": str(out / "rules.ndjson"), "rules": len(rules),
+            "exception_items": sum(len([e for e in entries if r.rule_id in e.rule_ids]) for r in rules),
+            "splunk_conf": str(out / "savedsearches.conf"), "splunk_unmapped": unmapped}
+
+
+@dataclass
+class RunSummary:
+    rules: int
+    ticks: int
+    alerts: int
+    stored: int
+    already_present: int
+    per_rule: dict[str, int]
+
+
+def replay(backend: Backend, start: datetime, end: datetime, rules: Sequence[Rule] | None = None,
+           entries: Sequence[AllowEntry] | None = None) -> list[dict[str, Any]]:
+    """Every rule's schedule replayed over [start, end] (its ticks every interval, aligned
+    to `start`); alerts deduped per rule. The drill and `rules run` call this."""
+    if rules is None or entries is None:
+        loaded_rules, loaded_entries = load_content()
+        rules = loaded_rules if rules is None else rules
+        entries = loaded_entries if entries is None else entries
+    out: list[dict[str, Any]] = []
+    for r in rules:
+        out += evaluate(r, backend, ticks(start, end, r.interval), entries)
+    return out
+
+
+def run_duckdb(db: Path | None, start: datetime, end: datetime, only: Sequence[str] = ()) -> RunSummary:
+    rules, entries = load_content()
+    chosen = [r for r in rules if not only or r.stem in only or r.rule_id in only]
+    with Store(db) as store:
+        alerts = replay(DuckDBBackend(store), start, end, chosen, entries)
+        stored, present = write_duckdb(store, alerts)
+    return _summary(chosen, start, end, alerts, stored, present)
+
+
+def run_es(client: Elasticsearch, start: datetime, end: datetime, only: Sequence[str] = (),
+           events_index: str = "logs-siem_pack.*", anomalies_index: str = "siem-pack-anomalies",
+           alerts_index: str = ALERTS_INDEX) -> RunSummary:
+    from .runner_es import ElasticsearchBackend
+
+    rules, entries = load_content()
+    chosen = [r for r in rules if not only or r.stem in only or r.rule_id in only]
+    alerts = replay(ElasticsearchBackend(client, events_index, anomalies_index), start, end, chosen, entries)
+    stored, present = write_es(client, alerts, alerts_index)
+    return _summary(chosen, start, end, alerts, stored, present)
+
+
+def _summary(rules: Sequence[Rule], start: datetime, end: datetime, alerts: Sequence[dict[str, Any]],
+             stored: int, present: int) -> RunSummary:
+    per: dict[str, int] = {r.stem: 0 for r in rules}
+    by_id = {r.rule_id: r.stem for r in rules}
+    for a in alerts:
+        per[by_id[a["kibana.alert.rule.rule_id"]]] += 1
+    n_ticks = sum(len(ticks(start, end, r.interval)) for r in rules)
+    return RunSummary(len(rules), n_ticks, len(alerts), stored, present, per)
+
+
+def summary_dict(s: RunSummary) -> dict[str, Any]:
+    return asdict(s)
+
+
+def parse_period(start: str | None, end: str | None, last: str | None) -> tuple[datetime, datetime]:
+    """--start/--end (ISO-8601, UTC) or --last <duration> ending at --end or now."""
+    from ..errors import ConfigError
+    from ..store import parse_ts
+    from .eql import parse_duration
+    from .kuery import QuerySyntaxError
+
+    try:
+        e = parse_ts(end) if end else None
+        if last:
+            e = e or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            return e - parse_duration(last), e
+        s = parse_ts(start) if start else None
+    except (ValueError, QuerySyntaxError) as exc:
+        raise ConfigError(f"bad period: {exc}", where="--start/--end/--last") from exc
+    if s is None or e is None:
+        raise ConfigError("give --start and --end, or --last", where="--start/--end")
+    if s >= e:
+        raise ConfigError("--start must be before --end", where="--start/--end")
+    return s, e

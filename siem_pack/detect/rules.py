@@ -1,0 +1,456 @@
+"""Stage 3 content: detection rules (`detections/*.toml`, rendered templates from
+`detections/templates/*.toml.j2`), allow-list exceptions (`detections/exceptions/*.toml`)
+and the tag vocabulary (`detections/vocabulary.yml`), loaded once into frozen dataclasses.
+
+Loading collects every problem (syntax, missing keys, unknown fields, severity/risk-score
+mismatch, duplicate ids, tags outside the vocabulary) and raises them together.
+Consumers: schedule.py and the runners (execution), kibana.py and export.py (payloads),
+siem_pack.cli.rules (the command line).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import jinja2.meta
+import yaml
+
+from ..errors import ContentError, SiemPackError, collect
+from ..paths import content_dir
+from ..schema import Schema, load_schema
+from .eql import SequenceQuery, parse_eql
+from .kuery import Node, QuerySyntaxError, fields_of, parse_kuery, parse_lucene
+
+RuleType = Literal["query", "threshold", "new_terms", "eql", "esql"]
+RULE_TYPES: tuple[str, ...] = ("query", "threshold", "new_terms", "eql", "esql")
+SEVERITY_RISK: dict[str, int] = {"low": 21, "medium": 47, "high": 73, "critical": 99}
+REQUIRED = ("rule_id", "name", "description", "type", "severity", "risk_score", "tags", "false_positives",
+            "note", "interval", "from", "author", "language")
+ENTITY_FIELDS = ("user.id", "siem_pack.api_key.id", "gen_ai.request.model", "source.ip")
+EVENTS_INDEX = "logs-siem_pack.*"
+ANOMALIES_INDEX = "siem-pack-anomalies"
+_FROM = re.compile(r"^now-(\d+)([smhd])$")
+_INTERVAL = re.compile(r"^(\d+)([smhd])$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query in one language: `lucene` goes to Elasticsearch unchanged (query_string);
+    `kuery` and EQL conditions go through the AST."""
+
+    language: str
+    text: str
+    ast: Node
+
+    def dsl(self) -> dict[str, Any]:
+        from .kuery import to_dsl
+
+        if self.language == "lucene":
+            return {"query_string": {"query": self.text}}
+        return to_dsl(self.ast)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    fields: tuple[str, ...]
+    value: int
+    cardinality_field: str | None = None
+    cardinality_value: int | None = None
+
+
+@dataclass(frozen=True)
+class NewTerms:
+    fields: tuple[str, ...]
+    history: timedelta  # history_window_start = now-<history>
+
+
+@dataclass(frozen=True)
+class Silence:
+    """The ES|QL "source gone silent" shape: per `field`, the newest event in the look-back;
+    an alert when it is older than `quiet` at the tick."""
+
+    field: str
+    quiet: timedelta
+
+
+@dataclass(frozen=True)
+class Rule:
+    path: Path
+    stem: str
+    metadata: Mapping[str, Any]
+    body: Mapping[str, Any]  # the [rule] table as written
+    rule_id: str
+    name: str
+    type: RuleType
+    severity: str
+    risk_score: int
+    tags: tuple[str, ...]
+    interval: timedelta
+    lookback: timedelta
+    index: tuple[str, ...]
+    query: Query | None = None
+    threshold: Threshold | None = None
+    new_terms: NewTerms | None = None
+    sequence: SequenceQuery | None = None
+    silence: Silence | None = None
+    template: bool = False
+
+    @property
+    def table(self) -> Literal["events", "anomalies"]:
+        """The embedded table the rule reads (its index names `siem-pack-anomalies` or not)."""
+        return "anomalies" if any(i.startswith(ANOMALIES_INDEX) for i in self.index) else "events"
+
+    def fields(self) -> set[str]:
+        out: set[str] = set()
+        if self.query is not None:
+            out |= fields_of(self.query.ast)
+        if self.threshold:
+            out |= set(self.threshold.fields)
+            if self.threshold.cardinality_field:
+                out.add(self.threshold.cardinality_field)
+        if self.new_terms:
+            out |= set(self.new_terms.fields)
+        if self.sequence:
+            out |= set(self.sequence.by)
+            for s in self.sequence.steps:
+                out |= fields_of(s.condition)
+        if self.silence:
+            out.add(self.silence.field)
+        return out
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """An allow-list exception: events matching every `match` pair are not rule input
+    for the listed rules until `expires`."""
+
+    path: Path
+    item_id: str
+    name: str
+    reason: str
+    rule_ids: tuple[str, ...]
+    match: tuple[tuple[str, str], ...]
+    expires: datetime | None  # naive UTC
+    author: str = ""
+    created: str = ""
+
+    def active(self, at: datetime) -> bool:
+        return self.expires is None or at < self.expires
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    tags: frozenset[str]
+    atlas_techniques: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    atlas_tactics: Mapping[str, str] = field(default_factory=dict)
+    owasp: Mapping[str, str] = field(default_factory=dict)
+
+
+def duration_of_from(value: str) -> timedelta:
+    m = _FROM.match(value or "")
+    if not m:
+        raise ValueError(f"from {value!r} is not of the form now-<n><s|m|h|d>")
+    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+
+
+def duration_of_interval(value: str) -> timedelta:
+    m = _INTERVAL.match(value or "")
+    if not m:
+        raise ValueError(f"interval {value!r} is not of the form <n><s|m|h|d>")
+    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+
+
+def _line_of(text: str, needle: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    return 1
+
+
+_ESQL_SILENCE = re.compile(
+    r"^\s*FROM\s+\S+(?:\s+METADATA\s+[\w, ]+)?\s*"
+    r"\|\s*STATS\s+last_seen\s*=\s*MAX\(@timestamp\)(?:\s*,\s*\w+\s*=\s*COUNT\(\*\))?\s+BY\s+(?P<field>[\w.]+)\s*"
+    r"\|\s*WHERE\s+last_seen\s*<\s*NOW\(\)\s*-\s*(?P<n>\d+)\s*(?P<unit>minutes?|hours?|days?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def parse_silence(query: str) -> Silence:
+    m = _ESQL_SILENCE.match(query)
+    if not m:
+        raise QuerySyntaxError(
+            "ES|QL is supported only in the source-silence shape: "
+            "FROM <index> | STATS last_seen = MAX(@timestamp) BY <field> | WHERE last_seen < NOW() - <n> <unit>")
+    unit = m.group("unit").lower().rstrip("s") + "s"
+    return Silence(m.group("field"), timedelta(**{unit: int(m.group("n"))}))
+
+
+def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, stem: str | None = None) -> Rule:
+    """One rule file's text → Rule; raises ContentErrors with every problem found."""
+    where = str(path)
+    problems: list[SiemPackError] = []
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ContentError(f"not valid TOML: {exc}", where=where) from exc
+    meta = data.get("metadata")
+    body = data.get("rule")
+    if not isinstance(meta, dict) or not isinstance(body, dict):
+        raise ContentError("a rule file needs a [metadata] and a [rule] table", where=where)
+    extra = set(data) - {"metadata", "rule"}
+    if extra:
+        problems.append(ContentError(f"unknown top-level table(s): {', '.join(sorted(extra))}", where=where))
+    for key in REQUIRED:
+        if key not in body:
+            problems.append(ContentError(f"[rule] is missing {key!r}", where=where))
+    for key in ("creation_date", "updated_date", "maturity", "mission_indicator", "runbook"):
+        if key not in meta:
+            problems.append(ContentError(f"[metadata] is missing {key!r}", where=where))
+    rtype = body.get("type")
+    if rtype not in RULE_TYPES:
+        problems.append(ContentError(f"type {rtype!r} unsupported; known: {', '.join(RULE_TYPES)}",
+                                     where=f"{where}:{_line_of(text, 'type =')}"))
+    sev = body.get("severity")
+    risk = body.get("risk_score")
+    if sev not in SEVERITY_RISK:
+        problems.append(ContentError(f"severity {sev!r}; known: {', '.join(SEVERITY_RISK)}", where=where))
+    elif risk != SEVERITY_RISK[sev]:
+        problems.append(ContentError(f"risk_score {risk} does not match severity {sev} ({SEVERITY_RISK[sev]})",
+                                     where=f"{where}:{_line_of(text, 'risk_score')}"))
+    try:
+        interval = duration_of_interval(str(body.get("interval", "")))
+        lookback = duration_of_from(str(body.get("from", "")))
+        if lookback < interval:
+            problems.append(ContentError(f"look-back {body.get('from')} is shorter than interval "
+                                         f"{body.get('interval')}: events would be missed", where=where))
+    except ValueError as exc:
+        problems.append(ContentError(str(exc), where=where))
+        interval = lookback = timedelta(minutes=5)
+    if not str(body.get("note", "")).count("docs/runbook.md#"):
+        problems.append(ContentError("note must link its runbook section (docs/runbook.md#<family>)", where=where))
+    language = body.get("language")
+    query_text = str(body.get("query", ""))
+    q: Query | None = None
+    thr: Threshold | None = None
+    nt: NewTerms | None = None
+    seq: SequenceQuery | None = None
+    sil: Silence | None = None
+    qwhere = f"{where}:{_line_of(text, 'query =')}"
+    try:
+        if rtype in ("query", "threshold", "new_terms"):
+            if language == "kuery":
+                q = Query("kuery", query_text, parse_kuery(query_text))
+            elif language == "lucene":
+                q = Query("lucene", query_text, parse_lucene(query_text))
+            else:
+                problems.append(ContentError(f"language {language!r} for a {rtype} rule; use kuery or lucene",
+                                             where=where))
+        elif rtype == "eql":
+            if language != "eql":
+                problems.append(ContentError("an eql rule needs language = \"eql\"", where=where))
+            seq = parse_eql(query_text)
+        elif rtype == "esql":
+            if language != "esql":
+                problems.append(ContentError("an esql rule needs language = \"esql\"", where=where))
+            sil = parse_silence(query_text)
+    except QuerySyntaxError as exc:
+        problems.append(ContentError(f"query: {exc}", where=qwhere))
+    if rtype == "threshold":
+        t = body.get("threshold") or {}
+        card = (t.get("cardinality") or [None])[0]
+        try:
+            thr = Threshold(tuple(t.get("field", [])), int(t["value"]),
+                            card["field"] if card else None, int(card["value"]) if card else None)
+        except (KeyError, TypeError, ValueError):
+            problems.append(ContentError("[rule.threshold] needs field = [...] and value = <int>", where=where))
+    if rtype == "new_terms":
+        n = body.get("new_terms") or {}
+        hist = [h.get("value") for h in n.get("history_window_start", []) if isinstance(h, dict)]
+        try:
+            nt = NewTerms(tuple(n.get("value", [])), duration_of_from(str(hist[0] if hist else "")))
+            if n.get("field") != "new_terms_fields" or not nt.fields:
+                raise ValueError("new_terms.field must be \"new_terms_fields\" with value = [fields]")
+        except ValueError as exc:
+            problems.append(ContentError(f"[rule.new_terms]: {exc}", where=where))
+    rule_id = str(body.get("rule_id", ""))
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", rule_id):
+        problems.append(ContentError(f"rule_id {rule_id!r} is not a lowercase UUID", where=where))
+    index = tuple(body.get("index", [EVENTS_INDEX] if rtype != "esql" else []))
+    rule = Rule(path=path, stem=stem or path.name.removesuffix(".j2").removesuffix(".toml"), metadata=meta,
+                body=body, rule_id=rule_id, name=str(body.get("name", "")), type=rtype or "query",
+                severity=str(sev), risk_score=int(risk or 0), tags=tuple(body.get("tags", [])), interval=interval,
+                lookback=lookback, index=index, query=q, threshold=thr, new_terms=nt, sequence=seq, silence=sil,
+                template=template)
+    for fname in sorted(rule.fields()):
+        if fname not in schema:
+            problems.append(ContentError(f"field {fname!r} is not in schema/fields.yml",
+                                         where=f"{where}:{_line_of(text, fname)}"))
+        else:
+            f = schema.resolve(fname)
+            grouped = set(thr.fields if thr else ()) | set(nt.fields if nt else ()) | set(seq.by if seq else ())
+            if f is not None and f.array and fname in grouped:
+                problems.append(ContentError(f"field {fname!r} holds a list and cannot be grouped on", where=where))
+    collect(problems)
+    return rule
+
+
+def load_vocabulary(path: Path | None = None) -> Vocabulary:
+    p = path or content_dir("detections") / "vocabulary.yml"
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ContentError(f"cannot read the tag vocabulary: {exc}", where=str(p)) from exc
+    techniques = raw.get("atlas_techniques", {})
+    owasp = raw.get("owasp_llm", {})
+    tags = set(raw.get("tags", [])) | set(techniques) | set(owasp)
+    return Vocabulary(frozenset(tags), techniques, raw.get("atlas_tactics", {}), owasp)
+
+
+def check_tags(rule: Rule, vocab: Vocabulary) -> list[SiemPackError]:
+    problems: list[SiemPackError] = []
+    where = str(rule.path)
+    for tag in rule.tags:
+        if tag not in vocab.tags:
+            problems.append(ContentError(f"tag {tag!r} is not in detections/vocabulary.yml", where=where))
+    if not any(t in vocab.atlas_techniques for t in rule.tags):
+        problems.append(ContentError("no MITRE ATLAS technique tag (AML.Txxxx)", where=where))
+    if not any(t in vocab.owasp for t in rule.tags):
+        problems.append(ContentError("no OWASP LLM tag with its year (e.g. LLM10:2025)", where=where))
+    return problems
+
+
+def rule_files(root: Path | None = None) -> list[Path]:
+    return sorted((root or content_dir("detections")).glob("*.toml"))
+
+
+def template_files(root: Path | None = None) -> list[Path]:
+    return sorted(((root or content_dir("detections")) / "templates").glob("*.toml.j2"))
+
+
+def _env(root: Path) -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def template_variables(root: Path | None = None) -> dict[str, list[str]]:
+    """Template file stem → the threshold names it uses."""
+    tdir = (root or content_dir("detections")) / "templates"
+    env = _env(tdir)
+    out = {}
+    for p in template_files(root):
+        ast = env.parse(p.read_text())
+        out[p.name.removesuffix(".toml.j2")] = sorted(jinja2.meta.find_undeclared_variables(ast))
+    return out
+
+
+def render_templates(thresholds: Mapping[str, Any] | None = None, root: Path | None = None,
+                     schema: Schema | None = None) -> list[Rule]:
+    """Render every `detections/templates/*.toml.j2` with baseline thresholds (a flat mapping
+    name → number; a template's own `| default(..)` applies to missing names) into Rules.
+    Used by `jobs refresh-content` and by the rule tests (with no thresholds)."""
+    schema = schema or load_schema()
+    tdir = (root or content_dir("detections")) / "templates"
+    env = _env(tdir)
+    rules: list[Rule] = []
+    problems: list[SiemPackError] = []
+    for p in template_files(root):
+        try:
+            text = env.get_template(p.name).render(**dict(thresholds or {}))
+            rules.append(parse_rule(p, text, schema, template=True))
+        except jinja2.TemplateError as exc:
+            problems.append(ContentError(f"template: {exc}", where=str(p)))
+        except SiemPackError as exc:
+            problems.extend(getattr(exc, "problems", [exc]))
+    collect(problems)
+    return rules
+
+
+def load_rules(root: Path | None = None, schema: Schema | None = None, thresholds: Mapping[str, Any] | None = None,
+               with_templates: bool = True) -> list[Rule]:
+    """Every rule (files, then rendered templates), checked together: ids unique, tags known."""
+    schema = schema or load_schema()
+    root = root or content_dir("detections")
+    vocab = load_vocabulary(root / "vocabulary.yml")
+    rules: list[Rule] = []
+    problems: list[SiemPackError] = []
+    for p in rule_files(root):
+        try:
+            rules.append(parse_rule(p, p.read_text(), schema))
+        except SiemPackError as exc:
+            problems.extend(getattr(exc, "problems", [exc]))
+    if with_templates:
+        try:
+            rules.extend(render_templates(thresholds, root, schema))
+        except SiemPackError as exc:
+            problems.extend(getattr(exc, "problems", [exc]))
+    seen: dict[str, Path] = {}
+    for r in rules:
+        problems.extend(check_tags(r, vocab))
+        if r.rule_id in seen:
+            problems.append(ContentError(f"rule_id {r.rule_id} also used by {seen[r.rule_id].name}", where=str(r.path)))
+        seen[r.rule_id] = r.path
+    collect(problems)
+    return rules
+
+
+def load_exceptions(root: Path | None = None, schema: Schema | None = None,
+                    rule_ids: Iterable[str] | None = None) -> list[AllowEntry]:
+    schema = schema or load_schema()
+    edir = (root or content_dir("detections")) / "exceptions"
+    known = set(rule_ids) if rule_ids is not None else None
+    out: list[AllowEntry] = []
+    problems: list[SiemPackError] = []
+    for p in sorted(edir.glob("*.toml")):
+        where = str(p)
+        try:
+            data = tomllib.loads(p.read_text()).get("exception")
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(ContentError(f"not valid TOML: {exc}", where=where))
+            continue
+        if not isinstance(data, dict):
+            problems.append(ContentError("an exception file needs an [exception] table", where=where))
+            continue
+        missing = [k for k in ("item_id", "name", "reason", "rule_ids", "match", "expires") if k not in data]
+        if missing:
+            problems.append(ContentError(f"[exception] is missing {', '.join(missing)}", where=where))
+            continue
+        match = tuple(sorted((str(k), str(v)) for k, v in data["match"].items()))
+        for fname, _ in match:
+            if fname not in schema:
+                problems.append(ContentError(f"field {fname!r} is not in schema/fields.yml", where=where))
+        if known is not None:
+            for rid in data["rule_ids"]:
+                if rid not in known:
+                    problems.append(ContentError(f"rule_id {rid} names no rule", where=where))
+        exp = data["expires"]
+        if isinstance(exp, datetime):
+            expires = exp.astimezone(UTC).replace(tzinfo=None) if exp.tzinfo else exp
+        else:
+            problems.append(ContentError("expires must be a TOML date-time (e.g. 2027-01-31T00:00:00Z)", where=where))
+            continue
+        if p.stem != data["item_id"]:
+            problems.append(ContentError(f"file name must be its item_id ({data['item_id']}.toml)", where=where))
+        out.append(AllowEntry(p, str(data["item_id"]), str(data["name"]), str(data["reason"]),
+                              tuple(data["rule_ids"]), match, expires, str(data.get("author", "")),
+                              str(data.get("created", ""))))
+    collect(problems)
+    return out
+
+
+def exceptions_for(rule: Rule, entries: Iterable[AllowEntry]) -> list[AllowEntry]:
+    return [e for e in entries if rule.rule_id in e.rule_ids]
+
+
+def find_rule(rules: Iterable[Rule], key: str) -> Rule:
+    for r in rules:
+        if key in (r.rule_id, r.stem, r.name):
+            return r
+    raise ContentError(f"no rule named {key!r} (give a rule_id or file stem)", where="rule")

@@ -1,0 +1,343 @@
+"""Stage 1 → 2: the offline pipeline executor. Runs the same pipeline bodies Elasticsearch
+runs, with its semantics (processor `if`, `ignore_failure`, `on_failure`, pipeline-level
+`on_failure` with `_ingest.on_failure_*`, `pipeline`, `drop`, `_ingest.timestamp`), and no
+cluster.
+
+Each pipeline is compiled once into a list of closures (processors from
+siem_pack.ingest.processors, conditions from siem_pack.ingest.painless); running a document
+is calling them in order on one mutable `IngestDoc`, with no copying per processor.
+Loaded by siem_pack.ingest.pipeline; used by siem_pack.ingest.runner and the CLI.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import ContentError, SiemPackError, collect
+from .painless import DispatchKey, PainlessError, compile_node, dispatch_key, parse
+from .processors import PROCESSORS, Build, Conf, Dropped, IngestDoc, ProcessorFailure, Run
+
+COMMON = ("if", "tag", "ignore_failure", "on_failure", "description")
+# on-failure metadata Elasticsearch sets while an on_failure block runs
+FAILURE_KEYS = ("on_failure_message", "on_failure_processor_type", "on_failure_processor_tag", "on_failure_pipeline")
+MAX_DEPTH = 100
+
+
+def java_instant(dt: datetime) -> str:
+    """`ZonedDateTime.toString()` in UTC, as `_ingest.timestamp` renders."""
+    base = dt.strftime("%Y-%m-%dT%H:%M")
+    us = dt.microsecond
+    if dt.second or us:
+        base += f":{dt.second:02d}"
+    if us:
+        base += f".{us // 1000:03d}" if us % 1000 == 0 else f".{us:06d}"
+    return base + "Z"
+
+
+@dataclass
+class Outcome:
+    """What a pipeline did to one document: a result, a deliberate drop, or a failure."""
+
+    doc: dict[str, Any] | None
+    dropped: bool = False
+    error: str | None = None
+    error_processor: str | None = None
+    error_tag: str | None = None
+    drop_reason: str | None = None
+    ingest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.doc is not None and self.error is None
+
+
+def _failure(exc: BaseException) -> ProcessorFailure:
+    if isinstance(exc, ProcessorFailure):
+        return exc
+    if isinstance(exc, PainlessError):
+        return ProcessorFailure(str(exc))
+    if isinstance(exc, RecursionError):
+        return ProcessorFailure("document too deeply nested")
+    return ProcessorFailure(f"{type(exc).__name__}: {exc}")
+
+
+def _run_on_failure(doc: IngestDoc, f: ProcessorFailure, handlers: list[Run]) -> None:
+    meta = doc.ingest
+    saved = {k: meta[k] for k in FAILURE_KEYS if k in meta}
+    meta["on_failure_message"] = f.message
+    meta["on_failure_processor_type"] = f.processor_type
+    meta["on_failure_processor_tag"] = f.tag
+    meta["on_failure_pipeline"] = f.pipeline
+    if f.tag is None:
+        meta.pop("on_failure_processor_tag")
+    try:
+        for h in handlers:
+            h(doc)
+    finally:
+        for k in FAILURE_KEYS:
+            meta.pop(k, None)
+        meta.update(saved)
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A processor whose condition starts with `ctx.a.b == LIT` (painless.DispatchKey):
+    `body` is the processor guarded by the rest of its condition only."""
+
+    key: DispatchKey
+    body: Run
+    tag: str | None
+
+
+def _dispatch_groups(pid: str, compiled: list[tuple[Run, _Member | None]]) -> list[Run]:
+    """Replace each run of >= 2 consecutive processors whose conditions start with an
+    equality on the same path by one step that reads the path and jumps straight to the next
+    processor whose literal matches, so a record meets only the processors meant for it.
+
+    Exact for any processors: the path is read again after every processor that runs (it may
+    have changed the path), skipped processors change nothing (so their comparisons would
+    have read the same value), and a read that fails fails as the condition of the processor
+    that would have read it (the next one in order), as Elasticsearch reports it."""
+    out: list[Run] = []
+    i = 0
+    while i < len(compiled):
+        step, m = compiled[i]
+        j = i + 1
+        if m is not None:
+            while j < len(compiled) and (nxt := compiled[j][1]) is not None and nxt.key.path == m.key.path:
+                j += 1
+        if m is None or j - i < 2:
+            out.append(step)
+            i += 1
+            continue
+        members = [mm for _, mm in compiled[i:j] if mm is not None]
+        out.append(_dispatcher(pid, members))
+        i = j
+    return out
+
+
+def _dispatcher(pid: str, members: list[_Member]) -> Run:
+    index: dict[str | None, list[int]] = {}
+    for n, m in enumerate(members):
+        index.setdefault(m.key.literal, []).append(n)
+    table = {k: tuple(v) for k, v in index.items()}
+    bodies = tuple(m.body for m in members)
+    tags = tuple(m.tag for m in members)
+    read = members[0].key.read
+    count = len(members)
+
+    def failed(exc: Exception, at: int) -> ProcessorFailure:
+        f = _failure(exc)
+        f.processor_type, f.tag, f.pipeline = "conditional", tags[at], pid
+        return f
+
+    def dispatch(doc: IngestDoc) -> None:
+        try:
+            v = read(doc.src)
+        except Exception as exc:  # noqa: BLE001 - as the first member's condition fails
+            raise failed(exc, 0) from None
+        at = 0
+        while True:
+            if v is not None and type(v) is not str:
+                return  # `==` with a string or null literal is false for every member
+            todo = table.get(v)
+            if todo is None:
+                return
+            k = bisect_left(todo, at)
+            if k == len(todo):
+                return
+            n = todo[k]
+            bodies[n](doc)
+            at = n + 1
+            if at == count:
+                return
+            try:
+                v = read(doc.src)
+            except Exception as exc:  # noqa: BLE001 - as the next member's condition fails
+                raise failed(exc, at) from None
+    return dispatch
+
+
+class Executor:
+    """Compiled pipelines by id. Build through siem_pack.ingest.pipeline.load_pipelines."""
+
+    def __init__(self, bodies: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str] | None = None,
+                 geoip_db: Path | None = None) -> None:
+        self.bodies = dict(bodies)
+        self.geoip_db = geoip_db
+        self.sources = dict(sources or {})
+        self._compiled: dict[str, Callable[[IngestDoc], None]] = {}
+        problems: list[SiemPackError] = []
+        for pid, body in self.bodies.items():
+            try:
+                self._compiled[pid] = self._compile_pipeline(pid, body, problems)
+            except ContentError as exc:
+                problems.append(exc)
+        collect(problems)
+
+    # -- compile ----------------------------------------------------------------------
+    def _where(self, pid: str) -> str:
+        return self.sources.get(pid, pid)
+
+    def _compile_pipeline(self, pid: str, body: Mapping[str, Any], problems: list[SiemPackError]) -> Callable[[IngestDoc], None]:
+        where = self._where(pid)
+        if not isinstance(body, Mapping):
+            raise ContentError("a pipeline body must be a mapping with `processors`", where=where)
+        unknown = set(body) - {"description", "processors", "on_failure", "_meta", "version", "deprecated"}
+        if unknown:
+            problems.append(ContentError(f"unknown pipeline keys {sorted(unknown)}; known: description, processors, "
+                                         "on_failure, _meta, version", where=where))
+        procs = body.get("processors")
+        if not isinstance(procs, list):
+            raise ContentError("[processors] required property is missing (a list)", where=where)
+        steps = self._compile_list(pid, procs, f"{where}: processors", problems)
+        handlers = self._compile_list(pid, body.get("on_failure") or [], f"{where}: on_failure", problems)
+
+        def run(doc: IngestDoc) -> None:
+            try:
+                for s in steps:
+                    s(doc)
+            except ProcessorFailure as f:
+                if not handlers:
+                    raise
+                _run_on_failure(doc, f, handlers)
+        return run
+
+    def _compile_list(self, pid: str, procs: Any, where: str, problems: list[SiemPackError]) -> list[Run]:
+        if not isinstance(procs, list):
+            problems.append(ContentError("must be a list of processors", where=where))
+            return []
+        compiled: list[tuple[Run, _Member | None]] = []
+        for i, proc in enumerate(procs):
+            try:
+                compiled.append(self._compile_one(pid, proc, f"{where}[{i}]", problems))
+            except ContentError as exc:
+                problems.append(exc)
+        return _dispatch_groups(pid, compiled)
+
+    def _compile_one(self, pid: str, proc: Any, where: str,
+                     problems: list[SiemPackError]) -> tuple[Run, _Member | None]:
+        if not isinstance(proc, Mapping) or len(proc) != 1:
+            raise ContentError("a processor is a mapping with exactly one key, its type", where=where)
+        ((ptype, conf),) = proc.items()
+        conf = conf if conf is not None else {}
+        if not isinstance(conf, Mapping):
+            raise ContentError(f"processor [{ptype}] options must be a mapping", where=where)
+        tag = conf.get("tag")
+        where = f"{where} {ptype}" + (f" tag={tag}" if tag else "")
+        if ptype not in PROCESSORS:
+            hint = (" (Painless scripts are not supported: only `if` conditions, see docs/ingest.md)"
+                    if ptype == "script" else "")
+            raise ContentError(f"unknown processor [{ptype}]{hint}; supported: {', '.join(sorted(PROCESSORS))}",
+                               where=where)
+        cond_src = conf.get("if")
+        cond = None
+        ast = None
+        if cond_src is not None:
+            if isinstance(cond_src, Mapping):
+                cond_src = cond_src.get("source")
+            if not isinstance(cond_src, str):
+                raise ContentError("[if] must be a Painless condition string", where=where)
+            ast = parse(cond_src, where)
+            cond = compile_node(ast)
+        ignore_failure = bool(conf.get("ignore_failure", False))
+        handlers = self._compile_list(pid, conf.get("on_failure") or [], f"{where} on_failure", problems)
+        c = Conf(ptype, {k: v for k, v in conf.items() if k not in COMMON}, where)
+        c.known.extend(COMMON)
+        build = Build(where=where, compile_processors=lambda ps, w: self._compile_nested(pid, ps, w, problems),
+                      run_pipeline=self._call_pipeline, pipeline_exists=lambda name: name in self.bodies, geoip_db=self.geoip_db)
+        run = PROCESSORS[ptype](c, build)
+        why = conf.get("description") or tag
+        step = self._wrap(pid, ptype, tag, run, cond, ignore_failure, handlers, why)
+        member = None
+        key = dispatch_key(ast) if ast is not None else None
+        if key is not None:
+            body = self._wrap(pid, ptype, tag, run, key.rest, ignore_failure, handlers, why, conditional=True)
+            member = _Member(key, body, tag)
+        return step, member
+
+    def _compile_nested(self, pid: str, procs: list[Any], where: str, problems: list[SiemPackError]) -> Run:
+        steps = self._compile_list(pid, procs, where, problems)
+
+        def run(doc: IngestDoc) -> None:
+            for s in steps:
+                s(doc)
+        return run
+
+    @staticmethod
+    def _wrap(pid: str, ptype: str, tag: str | None, run: Run, cond: Callable[[dict[str, Any]], Any] | None,
+              ignore_failure: bool, handlers: list[Run], why: str | None = None, conditional: bool = False) -> Run:
+        def step(doc: IngestDoc) -> None:
+            # OpenSearch nests a processor's own failure handling inside its condition: an
+            # error in the condition is not covered by ignore_failure/on_failure, and a
+            # failure leaving a conditional processor is reported as type "conditional".
+            if cond is not None:
+                try:
+                    ok = cond(doc.src)
+                    if not isinstance(ok, bool):
+                        raise PainlessError(f"condition must return a boolean, got {type(ok).__name__}")
+                except Exception as exc:  # noqa: BLE001
+                    f = _failure(exc)
+                    f.processor_type, f.tag, f.pipeline = "conditional", tag, pid
+                    raise f from None
+                if not ok:
+                    return
+            try:
+                run(doc)
+            except Dropped as d:
+                if d.reason is None:
+                    d.reason = why or f"{pid}: {ptype}"
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is the document's, never a crash
+                f = _failure(exc)
+                if ignore_failure:
+                    return
+                if handlers:
+                    if f.processor_type is None:
+                        f.processor_type, f.tag, f.pipeline = ptype, tag, pid
+                    _run_on_failure(doc, f, handlers)
+                    return
+                if f.processor_type is None:
+                    f.processor_type = "conditional" if (cond is not None or conditional) else ptype
+                    f.tag, f.pipeline = tag, pid
+                raise f from None
+        return step
+
+    def _call_pipeline(self, name: str, doc: IngestDoc) -> None:
+        if name not in self._compiled:
+            raise ProcessorFailure(f"Pipeline processor configured for non-existent pipeline [{name}]")
+        if name in doc.stack:
+            raise ProcessorFailure(f"Cycle detected for pipeline: {name}")
+        if len(doc.stack) > MAX_DEPTH:
+            raise ProcessorFailure("pipelines nested too deeply")
+        doc.stack.append(name)
+        try:
+            self._compiled[name](doc)
+        finally:
+            doc.stack.pop()
+
+    # -- run --------------------------------------------------------------------------
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._compiled)
+
+    def run(self, pipeline_id: str, source: dict[str, Any], timestamp: datetime | None = None) -> Outcome:
+        """Run one document (its `_source`, which is mutated in place) through a pipeline."""
+        ts = java_instant(timestamp or datetime.now(UTC))
+        doc = IngestDoc(source, ts)
+        try:
+            self._call_pipeline(pipeline_id, doc)
+        except Dropped as d:
+            return Outcome(None, dropped=True, drop_reason=d.reason, ingest=doc.ingest)
+        except ProcessorFailure as f:
+            return Outcome(None, error=f.message, error_processor=f.processor_type, error_tag=f.tag, ingest=doc.ingest)
+        return Outcome(doc.src, ingest=doc.ingest)
+
+    def run_many(self, pipeline_id: str, sources: list[dict[str, Any]]) -> list[Outcome]:
+        now = datetime.now(UTC)
+        return [self.run(pipeline_id, s, now) for s in sources]

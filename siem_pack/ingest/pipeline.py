@@ -1,0 +1,153 @@
+"""Stage 1 → 2: load the ingest pipelines (content) into a frozen, validated `PipelineSet`.
+
+Pipelines are `ingest_pipelines/<pipeline_id>.yml` (top-level files only; subfolders hold
+other data), each an Elasticsearch pipeline body. Two more are generated, not files:
+`siem_pack-inventory` (siem_pack.inventory.compile_pipeline), `siem_pack-secrets`
+(siem_pack.ingest.secrets.compile_pipeline) and `siem_pack-geo` (siem_pack.ingest.geoip, for
+the databases of `--geoip-db DIR` / SIEM_PACK_GEOIP_DB), included when those modules exist;
+a generated body replaces a file of the same id.
+Every problem in every file is collected and reported together, each with its path and
+processor tag. The executor (siem_pack.ingest.executor) is compiled once here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from ..errors import ContentError, ContentErrors, SiemPackError, collect
+from ..paths import content_dir
+from .executor import Executor
+
+ENTRY = "siem_pack-entry"
+INVENTORY = "siem_pack-inventory"
+SECRETS = "siem_pack-secrets"
+GEO = "siem_pack-geo"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+
+
+@dataclass(frozen=True)
+class PipelineSet:
+    """Pipeline bodies by id, where each came from, and the compiled offline executor."""
+
+    bodies: Mapping[str, Mapping[str, Any]]
+    sources: Mapping[str, str]
+    executor: Executor = field(repr=False, compare=False)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self.bodies)
+
+    def body(self, pipeline_id: str) -> dict[str, Any]:
+        """A plain (mutable) copy of one body, ready to PUT."""
+        import copy
+
+        return copy.deepcopy(dict(self.bodies[pipeline_id]))
+
+
+def _load_plugins() -> None:
+    """Processors defined outside processors.py register themselves on import."""
+    for mod in ("siem_pack.ingest.geoip",):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+def _generated(inventory_dir: Path | None, geoip_db: Path | None,
+               problems: list[SiemPackError]) -> dict[str, tuple[Any, str]]:
+    out: dict[str, tuple[Any, str]] = {}
+    for pid, mod, fname in ((INVENTORY, "siem_pack.inventory", "compile_pipeline"),
+                            (SECRETS, "siem_pack.ingest.secrets", "compile_pipeline"),
+                            (GEO, "siem_pack.ingest.geoip", "geo_pipeline")):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod:
+                continue  # not written yet: files only
+            raise
+        fn = getattr(module, fname, None)
+        if fn is None:
+            continue
+        try:
+            if pid == INVENTORY:
+                body = _call_inventory(fn, inventory_dir)
+            elif pid == GEO:
+                body = fn(geoip_db)
+            else:
+                body = fn()
+        except ContentErrors as exc:
+            problems.extend(exc.problems)
+            continue
+        except SiemPackError as exc:
+            problems.append(exc)
+            continue
+        out[pid] = (body, f"<generated {pid} by {mod}.{fname}>")
+    return out
+
+
+def _call_inventory(fn: Any, inventory_dir: Path | None) -> Any:
+    """`compile_pipeline(inventory)`: hand it a loaded inventory when the module loads one."""
+    mod = importlib.import_module("siem_pack.inventory")
+    loader = getattr(mod, "load_inventory", None)
+    if loader is not None:
+        inv = loader(inventory_dir) if inventory_dir is not None else loader()
+        return fn(inv)
+    return fn(inventory_dir)
+
+
+def load_pipelines(folder: Path | None = None, inventory_dir: Path | None = None,
+                   include_generated: bool = True, geoip_db: Path | None = None) -> PipelineSet:
+    """Load, validate and compile every pipeline. Raises `ContentError(s)` naming each
+    problem's file and processor."""
+    _load_plugins()
+    folder = folder or content_dir("ingest_pipelines")
+    problems: list[SiemPackError] = []
+    bodies: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if not folder.is_dir():
+        raise ContentError("pipeline folder not found", where=str(folder))
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        try:
+            body = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            problems.append(ContentError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(ContentError(f"cannot read: {exc}", where=str(path)))
+            continue
+        if not isinstance(body, dict):
+            problems.append(ContentError("a pipeline file holds one mapping (the pipeline body)", where=str(path)))
+            continue
+        bodies[path.stem] = body
+        sources[path.stem] = str(path)
+    if include_generated:
+        for pid, (body, src) in _generated(inventory_dir, geoip_db, problems).items():
+            bodies[pid] = body
+            sources[pid] = src
+    executor: Executor | None = None
+    try:
+        executor = Executor(bodies, sources, geoip_db=geoip_db)
+    except ContentErrors as exc:
+        problems.extend(exc.problems)
+    except ContentError as exc:
+        problems.append(exc)
+    collect(problems)
+    assert executor is not None
+    return PipelineSet(MappingProxyType(bodies), MappingProxyType(sources), executor)
+
+
+def pipelines_from_bodies(bodies: Mapping[str, Mapping[str, Any]]) -> PipelineSet:
+    """A set from in-memory bodies (tests, generated content)."""
+    _load_plugins()
+    ex = Executor(bodies)
+    return PipelineSet(MappingProxyType(dict(bodies)), MappingProxyType({k: k for k in bodies}), ex)

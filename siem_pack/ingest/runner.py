@@ -1,0 +1,541 @@
+"""Stage 1 → 2: records → the entry pipeline → ECS events → the embedded store or
+Elasticsearch, with the ingest invariant checked and printed for every format:
+
+    read = stored + already present + dropped (with the pipeline's reason) + dead-lettered (with the error)
+
+`normalize_file` / `normalize_records` run the offline executor only (no store). `ingest`
+stores: into DuckDB (siem_pack.store, create-only by `event.id`), or into Elasticsearch with
+`_id` = `event.id` and `op_type: create` (a 409 counts as already present). When the cluster
+lacks our processors (doctor), documents are normalized offline and bulk-indexed with
+`pipeline: _none`; otherwise raw records go through the cluster's entry pipeline.
+
+`event.id` is the event fingerprint: the sha256 (hex) of the record text as read (one line of
+NDJSON; array elements and pretty-printed objects in compact form). The same record read again,
+by any path and with any --format, has the same id; the hash never reveals a secret in it.
+
+Neighbours: siem_pack.ingest.reader (records, dead letters), siem_pack.ingest.pipeline
+(pipelines and executor), siem_pack.store, siem_pack.cluster, siem_pack.doctor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..schema import Schema, load_schema
+from ..settings import ClusterSettings
+from ..store import flatten, parse_ts
+from .pipeline import ENTRY, PipelineSet, load_pipelines
+from .reader import MAX_LINE_BYTES, DeadLetter, Record, read_records, redact
+
+UNKNOWN = "unknown"
+DEFAULT_INDEX = "logs-siem_pack.{format}-{namespace}"
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+Progress = Callable[[int], None]  # called with the number of records just handled
+
+
+# ---- results ---------------------------------------------------------------------------------
+@dataclass
+class FormatCounts:
+    read: int = 0
+    stored: int = 0
+    already_present: int = 0
+    dropped: int = 0
+    dead_lettered: int = 0
+    drop_reasons: Counter[str] = field(default_factory=Counter)
+    dead_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.stored + self.already_present + self.dropped + self.dead_lettered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"read": self.read, "stored": self.stored, "already_present": self.already_present,
+                "dropped": self.dropped, "dead_lettered": self.dead_lettered,
+                "drop_reasons": dict(self.drop_reasons), "dead_letter_reasons": dict(self.dead_reasons)}
+
+
+@dataclass
+class IngestSummary:
+    target: str
+    formats: dict[str, FormatCounts] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def of(self, fmt: str) -> FormatCounts:
+        return self.formats.setdefault(fmt, FormatCounts())
+
+    @property
+    def total(self) -> FormatCounts:
+        t = FormatCounts()
+        for c in self.formats.values():
+            t.read += c.read
+            t.stored += c.stored
+            t.already_present += c.already_present
+            t.dropped += c.dropped
+            t.dead_lettered += c.dead_lettered
+            t.drop_reasons.update(c.drop_reasons)
+            t.dead_reasons.update(c.dead_reasons)
+        return t
+
+    def check(self) -> None:
+        """The ingest invariant, per format; a breach is a bug, never silent."""
+        for fmt, c in self.formats.items():
+            if not c.balanced:
+                raise AssertionError(f"ingest invariant broken for {fmt}: read {c.read} != stored {c.stored} + "
+                                     f"already present {c.already_present} + dropped {c.dropped} + "
+                                     f"dead-lettered {c.dead_lettered}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "formats": {k: v.to_dict() for k, v in sorted(self.formats.items())},
+                "total": self.total.to_dict(), "invariant_holds": all(c.balanced for c in self.formats.values()),
+                "notes": self.notes}
+
+    def render(self) -> str:
+        rows = [("format", "read", "stored", "already", "dropped", "dead", "")]
+        for fmt, c in [*sorted(self.formats.items()), ("TOTAL", self.total)]:
+            rows.append((fmt, str(c.read), str(c.stored), str(c.already_present), str(c.dropped),
+                         str(c.dead_lettered), "ok" if c.balanced else "INVARIANT BROKEN"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [f"ingest into {self.target}"]
+        lines += ["  " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+                  for r in rows]
+        lines.append("  invariant: read = stored + already present + dropped + dead-lettered")
+        total = self.total
+        for title, reasons in (("dropped", total.drop_reasons), ("dead letters", total.dead_reasons)):
+            if reasons:
+                lines.append(f"  {title} by reason:")
+                lines += [f"    {n:>6}  {r}" for r, n in reasons.most_common(10)]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class Dropped:
+    record: Record
+    reason: str
+    format: str
+
+
+@dataclass
+class NormalizeResult:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def read(self) -> int:
+        return len(self.events) + len(self.dropped) + len(self.dead_letters)
+
+
+# ---- normalization ------------------------------------------------------------------------------
+def fingerprint(record_text: str) -> str:
+    """`event.id`: sha256 of the record text as read."""
+    return hashlib.sha256(record_text.encode("utf-8")).hexdigest()
+
+
+class Normalizer:
+    """Records → events, dropped records or dead letters, through the entry pipeline offline."""
+
+    def __init__(self, pipelines: PipelineSet | None = None, fmt: str = "auto", namespace: str = "default",
+                 schema: Schema | None = None, now: Callable[[], datetime] | None = None) -> None:
+        self.pipelines = pipelines or load_pipelines()
+        self.fmt = _check_format(fmt)
+        self.namespace = namespace
+        self.schema = schema or load_schema()
+        self._now = now or (lambda: datetime.now(UTC))
+        self._checks = [(f.name, f.type) for f in self.schema.fields
+                        if f.type in ("long", "double", "float", "boolean", "date", "ip")]
+
+    def normalize(self, rec: Record) -> tuple[str, dict[str, Any] | Dropped | DeadLetter]:
+        """(format, event | Dropped | DeadLetter) for one record."""
+        src: dict[str, Any] = {"message": rec.text}
+        if self.fmt != "auto":
+            src["siem_pack"] = {"format": self.fmt}
+        now = self._now()
+        out = self.pipelines.executor.run(ENTRY, src, now)
+        fmt = self.fmt if self.fmt != "auto" else UNKNOWN
+        if out.dropped:
+            reason = out.drop_reason or "dropped by the pipeline"
+            return fmt, Dropped(rec, str(reason), fmt)
+        if out.error is not None or out.doc is None:
+            where = f" [{out.error_tag}]" if out.error_tag else ""
+            return fmt, _dead_letter(rec, f"{out.error}{where}", fmt)
+        doc = out.doc
+        fmt = str((doc.get("siem_pack") or {}).get("format") or fmt)
+        problem = self._validate(doc, now)
+        if problem:
+            return fmt, _dead_letter(rec, problem, fmt)
+        event = doc.setdefault("event", {})
+        event["id"] = fingerprint(rec.text)
+        event.setdefault("ingested", now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z")
+        doc.setdefault("data_stream", {})["namespace"] = self.namespace
+        return fmt, doc
+
+    def _validate(self, doc: dict[str, Any], now: datetime) -> str | None:
+        ts = doc.get("@timestamp")
+        if ts is None:
+            return "missing timestamp"
+        try:
+            when = parse_ts(ts)
+        except (TypeError, ValueError):
+            return f"unparseable @timestamp {str(ts)[:40]!r}"
+        assert when is not None
+        when = when.replace(tzinfo=UTC)
+        if when < EARLIEST or when > now + FUTURE_SLACK:
+            return f"absurd @timestamp {ts} (before {EARLIEST:%Y-%m-%d} or more than a day ahead)"
+        flat = flatten(doc)
+        for name, ftype in self._checks:
+            v = flat.get(name)
+            if v is None:
+                continue
+            for x in v if isinstance(v, list) else [v]:
+                if not _fits(x, ftype):
+                    return f"wrong type: {name} is {str(x)[:60]!r}, expected {ftype}"
+        return None
+
+
+def _fits(x: Any, ftype: str) -> bool:
+    if x is None:
+        return True
+    if ftype == "long":
+        if isinstance(x, bool):
+            return False
+        if isinstance(x, int):
+            return True
+        if isinstance(x, float):
+            return math.isfinite(x) and x == int(x)
+        return isinstance(x, str) and x.strip().lstrip("+-").isdigit()
+    if ftype in ("double", "float"):
+        if isinstance(x, bool):
+            return False
+        if isinstance(x, (int, float)):
+            return True
+        try:
+            float(x)
+            return True
+        except (TypeError, ValueError):
+            return False
+    if ftype == "boolean":
+        return isinstance(x, bool) or x in ("true", "false")
+    if ftype == "date":
+        try:
+            parse_ts(x)
+            return True
+        except (TypeError, ValueError):
+            return False
+    if ftype == "ip":
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(str(x))
+            return True
+        except ValueError:
+            return False
+    return True
+
+
+def _dead_letter(rec: Record, reason: str, fmt: str) -> DeadLetter:
+    return DeadLetter(rec.source, rec.line, reason, redact(rec.text), fmt)
+
+
+def _check_format(fmt: str) -> str:
+    if fmt == "auto":
+        return fmt
+    from .formats import get_format
+
+    return get_format(fmt).name
+
+
+def normalize_records(records: Iterable[Record | DeadLetter], fmt: str = "auto",
+                      pipelines: PipelineSet | None = None, namespace: str = "default") -> NormalizeResult:
+    norm = Normalizer(pipelines, fmt, namespace)
+    result = NormalizeResult()
+    for item in records:
+        if isinstance(item, DeadLetter):
+            result.dead_letters.append(item)
+            continue
+        _, out = norm.normalize(item)
+        if isinstance(out, Dropped):
+            result.dropped.append(out)
+        elif isinstance(out, DeadLetter):
+            result.dead_letters.append(out)
+        else:
+            result.events.append(out)
+    return result
+
+
+def normalize_file(path: Path | str, fmt: str = "auto", pipelines: PipelineSet | None = None,
+                   max_line_bytes: int = MAX_LINE_BYTES) -> NormalizeResult:
+    """The ECS events of a file (or folder), with what was dropped and dead-lettered. No store."""
+    return normalize_records(read_records([Path(path)], max_line_bytes), fmt, pipelines)
+
+
+# ---- storing ------------------------------------------------------------------------------
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Sink:
+    target = ""
+
+    def write(self, by_format: dict[str, list[dict[str, Any]]], summary: IngestSummary) -> list[tuple[str, DeadLetter]]:
+        raise NotImplementedError
+
+    def dead(self, letters: list[DeadLetter]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _StoreSink(_Sink):
+    def __init__(self, db: Path | None) -> None:
+        from ..store import Store
+
+        self.store = Store(db)
+        self.target = f"embedded store {self.store.path}"
+
+    def write(self, by_format: dict[str, list[dict[str, Any]]], summary: IngestSummary) -> list[tuple[str, DeadLetter]]:
+        for fmt, docs in by_format.items():
+            stored, present = self.store.insert_events(docs)
+            c = summary.of(fmt)
+            c.stored += stored
+            c.already_present += present
+        return []
+
+    def dead(self, letters: list[DeadLetter]) -> None:
+        self.store.insert_dead_letters([d.to_row() for d in letters])
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class _EsSink(_Sink):
+    """Bulk, create-only, `_id` = event.id, documents already normalized (`pipeline: _none`)."""
+
+    def __init__(self, settings: ClusterSettings, index: str, namespace: str, chunk_size: int = 500) -> None:
+        from ..cluster import es_client, redact_url
+
+        self.settings = settings
+        self.client = es_client(settings)
+        self.index = index
+        self.namespace = namespace
+        self.chunk_size = chunk_size
+        self.target = f"Elasticsearch {redact_url(settings.require_es())} ({index})"
+        self.letters: list[DeadLetter] = []
+
+    def index_for(self, fmt: str) -> str:
+        return self.index.format(format=fmt, namespace=self.namespace)
+
+    def write(self, by_format: dict[str, list[dict[str, Any]]], summary: IngestSummary) -> list[tuple[str, DeadLetter]]:
+        from elasticsearch.helpers import streaming_bulk
+
+        from ..cluster import translated
+
+        failed: list[tuple[str, DeadLetter]] = []
+        for fmt, docs in by_format.items():
+            actions = ({"_op_type": "create", "_index": self.index_for(fmt), "_id": d["event"]["id"],
+                        "pipeline": "_none", "_source": d} for d in docs)
+            c = summary.of(fmt)
+            with translated(self.settings.require_es()):
+                for (ok, item), doc in zip(streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
+                                                          raise_on_error=False, raise_on_exception=False,
+                                                          max_retries=2), docs, strict=True):
+                    res = next(iter(item.values()))
+                    if ok:
+                        c.stored += 1
+                    elif res.get("status") == 409:
+                        c.already_present += 1
+                    else:
+                        err = res.get("error")
+                        reason = err.get("reason") if isinstance(err, dict) else str(err)
+                        failed.append((fmt, DeadLetter("<bulk>", 0, f"rejected by Elasticsearch: {reason}",
+                                                       str((doc.get("event") or {}).get("original") or ""), fmt)))
+        return failed
+
+    def dead(self, letters: list[DeadLetter]) -> None:
+        self.letters.extend(letters)  # kept in the summary; the embedded store is not opened for ES
+
+
+def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = None,
+           settings: ClusterSettings | None = None, inventory_dir: Path | None = None,
+           namespace: str = "default", index: str = DEFAULT_INDEX, pipelines: PipelineSet | None = None,
+           max_line_bytes: int = MAX_LINE_BYTES, batch_size: int = 500, progress: Progress | None = None,
+           records: Iterable[Record | DeadLetter] | None = None, geoip_db: Path | None = None,
+           dead_letter_db: Path | None = None) -> IngestSummary:
+    """Read, normalize and store; returns the per-format summary (the invariant is asserted).
+
+    With `settings` (an --es-url), documents go to Elasticsearch index `index` (a format string
+    with {format} and {namespace}); else to the DuckDB file `db` (default ./siem-pack.duckdb).
+    Dead letters go to the embedded store's `dead_letters` table (`dead_letter_db`, default
+    `db`); with Elasticsearch and no `dead_letter_db` they are only counted and reported.
+    """
+    pipelines = pipelines or load_pipelines(inventory_dir=inventory_dir, geoip_db=geoip_db)
+    norm = Normalizer(pipelines, fmt, namespace)
+    notes: list[str] = []
+    sink: _Sink
+    if settings is not None and settings.has_cluster:
+        from ..doctor import probe_cluster
+
+        report = probe_cluster(settings)
+        missing = report.missing_processors
+        if missing:
+            notes.append(f"the cluster lacks ingest processors ({', '.join(missing)}): normalized offline by the "
+                         "executor and bulk-indexed with pipeline _none")
+        else:
+            notes.append("normalized offline by the executor (same pipelines as the cluster's) and bulk-indexed "
+                         "with pipeline _none")
+        sink = _EsSink(settings, index, namespace)
+    else:
+        sink = _StoreSink(db)
+    summary = IngestSummary(sink.target, notes=notes)
+    if isinstance(sink, _EsSink) and dead_letter_db is None:
+        dead_letter_db = db  # `--es-url` with `--db`: dead letters kept in that embedded store
+    dl_store = None
+    if isinstance(sink, _EsSink) and dead_letter_db is not None:
+        from ..store import Store
+
+        dl_store = Store(dead_letter_db)
+    source = records if records is not None else read_records(paths, max_line_bytes)
+    try:
+        for batch in _batches(source, batch_size):
+            by_format: dict[str, list[dict[str, Any]]] = {}
+            letters: list[DeadLetter] = []
+            for item in batch:
+                if isinstance(item, DeadLetter):
+                    f = norm.fmt if norm.fmt != "auto" else UNKNOWN
+                    item = DeadLetter(item.source, item.line, item.reason, item.original, f)
+                    c = summary.of(f)
+                    c.read += 1
+                    c.dead_lettered += 1
+                    c.dead_reasons[item.reason] += 1
+                    letters.append(item)
+                    continue
+                f, out = norm.normalize(item)
+                c = summary.of(f)
+                c.read += 1
+                if isinstance(out, Dropped):
+                    c.dropped += 1
+                    c.drop_reasons[out.reason] += 1
+                elif isinstance(out, DeadLetter):
+                    c.dead_lettered += 1
+                    c.dead_reasons[_reason_key(out.reason)] += 1
+                    letters.append(out)
+                else:
+                    by_format.setdefault(f, []).append(out)
+            for f, letter in sink.write(by_format, summary):
+                c = summary.of(f)
+                c.dead_lettered += 1
+                c.dead_reasons[_reason_key(letter.reason)] += 1
+                letters.append(letter)
+            if letters:
+                if dl_store is not None:
+                    dl_store.insert_dead_letters([d.to_row() for d in letters])
+                else:
+                    sink.dead(letters)
+            if progress:
+                progress(len(batch))
+    finally:
+        sink.close()
+        if dl_store is not None:
+            dl_store.close()
+    if isinstance(sink, _EsSink) and dl_store is None and summary.total.dead_lettered:
+        summary.notes.append("dead letters were not stored (pass --db to keep them in the embedded store)")
+    summary.check()
+    return summary
+
+
+def _reason_key(reason: str) -> str:
+    """Group reasons in the summary: drop the variable tail of parse errors."""
+    return reason.split(": ", 1)[0] if reason.startswith("invalid JSON") else reason[:160]
+
+
+def count_records(paths: Sequence[Path | str]) -> int | None:
+    """A cheap total for the progress bar (lines of plain files); None when unknown."""
+    total = 0
+    for p in paths:
+        path = Path(p)
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else []
+        for f in files:
+            try:
+                with f.open("rb") as fh:
+                    if fh.read(2) == b"\x1f\x8b":
+                        return None
+                    fh.seek(0)
+                    total += sum(1 for _ in fh)
+            except OSError:
+                return None
+    return total
+
+
+def follow(path: Path, fmt: str = "auto", db: Path | None = None, settings: ClusterSettings | None = None,
+           poll_seconds: float = 1.0, max_idle_seconds: float | None = None, on_summary: Callable[[IngestSummary], None] | None = None,
+           **kwargs: Any) -> IngestSummary:
+    """Keep reading a growing NDJSON file (like `tail -f`), ingesting each new batch of complete
+    lines. Stops after `max_idle_seconds` without new data (None: until interrupted)."""
+    import time
+
+    from .reader import follow_file
+
+    if not path.is_file():
+        raise InputError("--follow needs one existing file", where=str(path))
+    pipelines = kwargs.pop("pipelines", None) or load_pipelines(inventory_dir=kwargs.pop("inventory_dir", None),
+                                                                 geoip_db=kwargs.pop("geoip_db", None))
+    offset, line = 0, 1
+    total = IngestSummary("")
+    idle = 0.0
+    try:
+        while True:
+            recs, offset, line = follow_file(path, offset, kwargs.get("max_line_bytes", MAX_LINE_BYTES), line)
+            if recs:
+                idle = 0.0
+                s = ingest([], fmt, db=db, settings=settings, pipelines=pipelines, records=recs, **kwargs)
+                _merge(total, s)
+                if on_summary:
+                    on_summary(s)
+            else:
+                if max_idle_seconds is not None and idle >= max_idle_seconds:
+                    break
+                time.sleep(poll_seconds)
+                idle += poll_seconds
+    except KeyboardInterrupt:
+        pass
+    total.check()
+    return total
+
+
+def _merge(into: IngestSummary, s: IngestSummary) -> None:
+    into.target = s.target
+    for n in s.notes:
+        if n not in into.notes:
+            into.notes.append(n)
+    for fmt, c in s.formats.items():
+        t = into.of(fmt)
+        t.read += c.read
+        t.stored += c.stored
+        t.already_present += c.already_present
+        t.dropped += c.dropped
+        t.dead_lettered += c.dead_lettered
+        t.drop_reasons.update(c.drop_reasons)
+        t.dead_reasons.update(c.dead_reasons)
+
+
+def events_as_json(events: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for e in events:
+        yield json.dumps(e, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,368 @@
+"""Cross-cutting (integrity): signed, chained seals over closed event windows.
+
+Input: events from an `EventSource` (DuckDB `events` or `logs-siem_pack.*`), in windows of
+a fixed length (epoch-aligned, e.g. 1h) per `event.dataset`. Output: `Seal` records appended
+to a `SealStore` (store_duckdb.py, store_es.py); verify.py checks them.
+
+A seal holds the window, the count, the first and last event ids, the Merkle root over the
+events' canonical bytes in (@timestamp, event.id) order (merkle.py, canonical.py), the
+SHA-256 of its manifest (the ordered `[event.id, leaf hash]` list, which lets verify name
+each changed event), the previous seal's hash and its position `seq`, and an Ed25519
+signature (keys.py) over all of that.
+
+Decisions (docs/integrity.md):
+- One chain PER DATASET (`seal_id` = "<dataset>/<seq>"): datasets seal independently and in
+  parallel, and the create-only store refuses a second seal at the same position (no forks).
+- A window is sealed once its end plus a grace period has passed. Events that arrive later
+  for a sealed window are sealed in an ADDENDUM (kind "addendum", `addendum_of` the window
+  seal) on the same chain, and reported by `seal_windows`; so is a whole window whose events
+  all arrive after later windows were sealed (`addendum_of` None).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from ..errors import ConfigError, InputError
+from ..store import parse_ts
+from . import merkle
+from .canonical import canonical_bytes, event_id, event_time
+from .keys import ALG, PublicKey, SigningKey
+
+VERSION = 1
+GENESIS = "0" * 64
+NO_DATASET = "(none)"
+SealKind = Literal["window", "addendum"]
+DEFAULT_WINDOW = timedelta(hours=1)
+DEFAULT_GRACE = timedelta(minutes=15)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, where: str = "--window") -> timedelta:
+    """`90s`, `15m`, `1h`, `1d` → timedelta."""
+    m = _DURATION.match(text or "")
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(f"{text!r} is not a duration like 30s, 15m, 1h or 1d", where=where)
+    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def iso(dt: datetime) -> str:
+    """A naive-UTC or aware datetime → `2026-01-02T03:04:05Z` (microseconds when present)."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.isoformat() + "Z"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def window_of(ts: datetime, window: timedelta) -> datetime:
+    """Start of the epoch-aligned window holding `ts` (naive UTC)."""
+    step = int(window.total_seconds() * 1_000_000)
+    us = _epoch_us(ts)
+    return datetime(1970, 1, 1) + timedelta(microseconds=(us // step) * step)
+
+
+def _epoch_us(ts: datetime) -> int:
+    d = ts - datetime(1970, 1, 1)
+    return (d.days * 86400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def parse_ts_or_none(value: Any) -> datetime | None:
+    return parse_ts(value) if value else None
+
+
+def compact_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Seal:
+    """One seal. Every field but `signature`, `seal_hash` and `manifest` is signed."""
+
+    seal_id: str
+    kind: SealKind
+    dataset: str
+    seq: int
+    prev_hash: str
+    window_start: str
+    window_end: str
+    count: int
+    first_id: str | None
+    last_id: str | None
+    root: str
+    manifest_sha256: str
+    addendum_of: str | None
+    sealed_at: str
+    key_id: str
+    alg: str = ALG
+    version: int = VERSION
+    signature: str = ""
+    seal_hash: str = ""
+    manifest: str | None = field(default=None, repr=False)  # JSON [[event.id, leaf hex], ...]
+
+    def body(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _UNSIGNED}
+
+    def body_bytes(self) -> bytes:
+        return compact_json(self.body())
+
+    def computed_hash(self) -> str:
+        return hashlib.sha256(self.body_bytes()).hexdigest()
+
+    def record(self, with_manifest: bool = True) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_manifest or self.manifest is None:
+            out.pop("manifest")
+        return out
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Seal:
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in record.items() if k in known})
+        except TypeError as exc:
+            raise InputError(f"malformed seal record: {exc}", where=str(record.get("seal_id"))) from exc
+
+    def entries(self) -> list[tuple[str, str]]:
+        """The manifest as (event.id, leaf hex) pairs, in window order."""
+        if self.manifest is None:
+            raise ValueError(f"seal {self.seal_id} was loaded without its manifest")
+        return [(str(i), str(h)) for i, h in json.loads(self.manifest)]
+
+
+_UNSIGNED = frozenset({"signature", "seal_hash", "manifest"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing verify found. `kind` names it; `seal_id`/`event_id` say which."""
+
+    kind: Literal["modified_event", "deleted_event", "inserted_event", "missing_seal", "reordered_seal",
+                  "modified_seal", "bad_signature", "unknown_key", "journal_mismatch"]
+    detail: str
+    seal_id: str | None = None
+    event_id: str | None = None
+    dataset: str | None = None
+    window_start: str | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    dataset: str
+    start: datetime  # naive UTC
+    count: int
+
+
+class EventSource(Protocol):
+    """Where sealed events live (DuckDB `events`, or an Elasticsearch index pattern)."""
+
+    name: str
+
+    def buckets(self, window: timedelta) -> list[Bucket]:
+        """Event counts per (dataset, window start), all time."""
+        ...
+
+    def window_events(self, dataset: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Whole documents of one dataset with start <= @timestamp < end (any order)."""
+        ...
+
+    def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Documents by event.id (missing ids left out)."""
+        ...
+
+
+class SealStore(Protocol):
+    """Where seals and key records live: append-only."""
+
+    name: str
+
+    def seals(self, with_manifest: bool = False, ids: Sequence[str] | None = None) -> list[Seal]:
+        ...
+
+    def keys(self) -> list[PublicKey]:
+        ...
+
+    def append(self, seals: Sequence[Seal]) -> None:
+        """Create-only, in order."""
+        ...
+
+    def publish_key(self, key: PublicKey, published_at: str) -> bool:
+        """Publish a public key record; False when it was already there."""
+        ...
+
+    def self_check(self) -> list[Finding]:
+        """Problems with the store itself (the DuckDB journal); none for Elasticsearch."""
+        ...
+
+
+def leaves_of(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
+    """(event.id, leaf hash) for each document, in window order (@timestamp, event.id)."""
+    keyed = []
+    for doc in docs:  # hash in the order given (memory order), sort the small tuples after
+        eid = event_id(doc)
+        if eid is None:
+            raise InputError("an event without event.id cannot be sealed", where=str(doc.get("@timestamp")))
+        keyed.append((event_time(doc) or datetime.min, eid, merkle.leaf_hash(canonical_bytes(doc))))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [(eid, leaf) for _, eid, leaf in keyed]
+
+
+def leaf_map(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
+    """(event.id, leaf hash) for each document, in the order given (verify needs no order)."""
+    out = []
+    for doc in docs:
+        eid = event_id(doc)
+        if eid is None:
+            raise InputError("an event without event.id cannot be sealed", where=str(doc.get("@timestamp")))
+        out.append((eid, merkle.leaf_hash(canonical_bytes(doc))))
+    return out
+
+
+def events_by_window(source: EventSource, dataset: str, windows: Sequence[tuple[datetime, datetime]],
+                     sizes: Sequence[int], limit: int = 20_000) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Yield (i, documents of window i) for sorted, non-overlapping `windows` of one dataset,
+    fetching consecutive windows together (up to about `limit` events per query, by `sizes`).
+    A document goes to the window its own @timestamp falls in."""
+    i = 0
+    while i < len(windows):
+        j, total = i, 0
+        while j < len(windows) and (j == i or total + sizes[j] <= limit):
+            total += sizes[j]
+            j += 1
+        starts = [w[0] for w in windows[i:j]]
+        parts: list[list[dict[str, Any]]] = [[] for _ in starts]
+        for doc in source.window_events(dataset, windows[i][0], windows[j - 1][1]):
+            t = event_time(doc)
+            k = bisect_right(starts, t) - 1 if t is not None else -1
+            if k >= 0 and t is not None and t < windows[i + k][1]:
+                parts[k].append(doc)
+        yield from ((i + k, part) for k, part in enumerate(parts))
+        i = j
+
+
+def manifest_text(entries: Sequence[tuple[str, bytes]]) -> str:
+    return compact_json([[i, h.hex()] for i, h in entries]).decode("utf-8")
+
+
+def make_seal(entries: Sequence[tuple[str, bytes]], *, dataset: str, start: datetime, end: datetime, seq: int,
+              prev_hash: str, key: SigningKey, sealed_at: datetime, kind: SealKind = "window",
+              addendum_of: str | None = None) -> Seal:
+    """Sign a seal over `entries` (from `leaves_of`)."""
+    manifest = manifest_text(entries)
+    unsigned = Seal(
+        seal_id=f"{dataset}/{seq}", kind=kind, dataset=dataset, seq=seq, prev_hash=prev_hash,
+        window_start=iso(start), window_end=iso(end), count=len(entries),
+        first_id=entries[0][0] if entries else None, last_id=entries[-1][0] if entries else None,
+        root=merkle.root([h for _, h in entries]).hex(),
+        manifest_sha256=hashlib.sha256(manifest.encode("utf-8")).hexdigest(),
+        addendum_of=addendum_of, sealed_at=iso(sealed_at), key_id=key.key_id, manifest=manifest,
+    )
+    body = unsigned.body_bytes()
+    return replace(unsigned, signature=base64.b64encode(key.sign(body)).decode(),
+                   seal_hash=hashlib.sha256(body).hexdigest())
+
+
+@dataclass
+class LateEvents:
+    window_seal: str | None  # None: the whole window arrived after later windows were sealed
+    addendum: str
+    dataset: str
+    window_start: str
+    event_ids: list[str]
+
+
+@dataclass
+class SealReport:
+    sealed: list[Seal] = field(default_factory=list)  # new window seals and addenda, in chain order
+    late: list[LateEvents] = field(default_factory=list)
+    pending: list[Bucket] = field(default_factory=list)  # windows still open or in their grace period
+    key_published: str | None = None
+    heads: dict[str, str] = field(default_factory=dict)  # dataset -> seal_hash of its chain head
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sealed": [s.record(with_manifest=False) for s in self.sealed],
+            "late": [asdict(x) for x in self.late],
+            "pending": [{"dataset": b.dataset, "window_start": iso(b.start), "count": b.count} for b in self.pending],
+            "key_published": self.key_published,
+            "heads": self.heads,
+        }
+
+
+def seal_windows(source: EventSource, store: SealStore, key: SigningKey, *, window: timedelta = DEFAULT_WINDOW,
+                 grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> SealReport:
+    """Seal every closed (dataset, window) not sealed yet, and seal late events of sealed
+    windows in addenda. Idempotent: a second run with nothing new seals nothing."""
+    now = now or utcnow()
+    report = SealReport()
+    if store.publish_key(key.public, iso(now)):
+        report.key_published = key.key_id
+    existing = store.seals()
+    heads: dict[str, Seal] = {}
+    covered: dict[tuple[str, str], list[Seal]] = defaultdict(list)  # (dataset, window_start) -> seals
+    last_window: dict[str, str] = {}  # dataset -> window_start of its latest window seal
+    for s in existing:
+        if s.kind == "window":
+            last_window[s.dataset] = max(last_window.get(s.dataset, ""), s.window_start)
+        if s.dataset not in heads or s.seq > heads[s.dataset].seq:
+            heads[s.dataset] = s
+        covered[(s.dataset, s.window_start)].append(s)
+    new: list[Seal] = []
+    todo: dict[str, list[Bucket]] = defaultdict(list)
+    for b in sorted(source.buckets(window), key=lambda b: (b.dataset, b.start)):
+        if b.start + window + grace > now:
+            report.pending.append(b)
+            continue
+        prior = covered.get((b.dataset, iso(b.start)), [])
+        if prior and sum(s.count for s in prior) >= b.count:
+            continue  # sealed (whether the events still match is verify's business)
+        todo[b.dataset].append(b)
+    for dataset, buckets in sorted(todo.items()):
+        windows = [(b.start, b.start + window) for b in buckets]
+        for i, docs in events_by_window(source, dataset, windows, [b.count for b in buckets]):
+            start, end = windows[i]
+            prior = covered.get((dataset, iso(start)), [])
+            head = heads.get(dataset)
+            seq, prev = (head.seq + 1, head.seal_hash) if head else (0, GENESIS)
+            if not prior:
+                if not docs:
+                    continue
+                behind = last_window.get(dataset, "") > iso(start)  # the chain has sealed later windows
+                seal = make_seal(leaves_of(docs), dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
+                                 key=key, sealed_at=now, kind="addendum" if behind else "window")
+                if behind:  # a whole window arrived late: an addendum to no seal
+                    report.late.append(LateEvents(None, seal.seal_id, dataset, iso(start),
+                                                  [i for i, _ in seal.entries()]))
+                else:
+                    last_window[dataset] = seal.window_start
+            else:
+                sealed = store.seals(with_manifest=True, ids=[p.seal_id for p in prior])
+                known = {eid for s in sealed for eid, _ in s.entries()}
+                late = [d for d in docs if event_id(d) not in known]
+                if not late:
+                    continue
+                main = next((p for p in prior if p.kind == "window"), prior[0])
+                seal = make_seal(leaves_of(late), dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
+                                 key=key, sealed_at=now, kind="addendum", addendum_of=main.seal_id)
+                report.late.append(LateEvents(main.seal_id, seal.seal_id, dataset, iso(start),
+                                              [i for i, _ in seal.entries()]))
+            heads[dataset] = seal
+            new.append(seal)
+    if new:
+        store.append(new)
+    report.sealed = new
+    report.heads = {d: s.seal_hash for d, s in sorted(heads.items())}
+    return report

@@ -1,0 +1,301 @@
+"""Stage 5: case files. `build_case` compiles, for one alert: the alert and its response
+level, the rule and its investigation guide, the identity's timeline around the alert, log
+snippets (secrets redacted with siem_pack.ingest.secrets.redact), the baseline explanation
+(anomaly events for that identity and model), the inventory and policy snapshot, the bundle
+version, the seal verification of the source events' windows
+(siem_pack.integrity.verify.verify_events: one inclusion proof per event, with the seal and
+window that cover it), and the actions taken (receipts). `write_case` renders it as
+Markdown, HTML and JSON into a folder; `open_kibana_case` opens a Kibana case through the
+Cases API (POST /api/cases, then a user comment with the Markdown).
+
+Neighbours: backend.py (reads), respond.py (receipts, level), detect.rules (the rule),
+inventory (snapshot), integrity (proofs), deploy.kibana (the Kibana client).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..detect.alerts import iso_ms
+from ..errors import SiemPackError
+from ..ingest.secrets import redact
+from ..inventory import Inventory
+from ..store import parse_ts
+from .backend import Backend, doc_get
+from .levels import choose_level
+from .respond import complete_entities
+from .workflow import status_of
+
+SNIPPET_CHARS = 2000
+KIBANA_COMMENT_MAX = 30000
+TIMELINE_FIELDS = ("@timestamp", "event.action", "event.outcome", "gen_ai.request.model", "source.ip",
+                   "siem_pack.policy.verdict", "event.id")
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    text: str = ""
+    facts: list[tuple[str, Any]] = field(default_factory=list)
+    table: tuple[list[str], list[list[Any]]] | None = None
+    code: list[tuple[str, str]] = field(default_factory=list)  # (caption, text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"anchor": self.anchor, "title": self.title, "text": self.text,
+                "facts": {k: v for k, v in self.facts},
+                "table": {"columns": self.table[0], "rows": self.table[1]} if self.table else None,
+                "code": [{"caption": c, "text": t} for c, t in self.code]}
+
+
+@dataclass
+class Case:
+    alert_uuid: str
+    title: str
+    sections: list[Section]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alert_uuid": self.alert_uuid, "title": self.title, "sections": [s.to_dict() for s in self.sections]}
+
+
+def _scrub(value: Any) -> Any:
+    """Secrets redacted in every string of a value (the last line of defence)."""
+    if isinstance(value, str):
+        return redact(value)[0]
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
+
+
+def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: float = 6.0) -> Case:
+    from ..detect.rules import find_rule, load_rules
+
+    alert = backend.alert(alert_uuid)
+    ancestors = [str(x) for x in (alert.get("kibana.alert.ancestors") or [])]
+    sources = complete_entities(backend, alert)  # entity fields the rule did not group on
+    decision = choose_level(alert, inventory)
+    raised = parse_ts(alert["@timestamp"])
+    first = parse_ts(alert.get("kibana.alert.original_time")) or raised
+    assert raised is not None and first is not None
+    user, model = alert.get("user.id"), alert.get("gen_ai.request.model")
+    history = backend.workflow(alert_uuid)
+    sections: list[Section] = []
+
+    sections.append(Section("alert", "Alert", str(alert.get("kibana.alert.reason") or ""), facts=[
+        ("kibana.alert.uuid", alert_uuid), ("rule", alert.get("kibana.alert.rule.name")),
+        ("severity", alert.get("kibana.alert.severity")), ("risk score", alert.get("kibana.alert.risk_score")),
+        ("raised (@timestamp)", alert.get("@timestamp")), ("first source event", alert.get("kibana.alert.original_time")),
+        ("user.id", user), ("model", model), ("key id", alert.get("siem_pack.api_key.id")),
+        ("source.ip", alert.get("source.ip")), ("workflow status", status_of(alert, history)),
+        ("response level", decision.level), ("why", "; ".join(decision.reasons)),
+        ("source events", len(ancestors))]))
+    if history:
+        sections[-1].table = (["when", "from", "to", "by", "why"], [
+            [w["@timestamp"], w["siem_pack"]["workflow"]["from_status"], w["siem_pack"]["workflow"]["to_status"],
+             w["siem_pack"]["workflow"]["actor"], w["siem_pack"]["workflow"]["reason"]] for w in history])
+
+    rule_section = Section("rule", "Rule and investigation guide")
+    rule_digest = ""
+    try:
+        rule = find_rule(load_rules(), str(alert.get("kibana.alert.rule.rule_id")))
+        rule_digest = hashlib.sha256(rule.path.read_bytes()).hexdigest()[:12]
+        rule_section.facts = [("rule_id", rule.rule_id), ("name", rule.name), ("type", rule.type),
+                              ("file", rule.path.name), ("family", rule.metadata.get("family")),
+                              ("runbook", rule.metadata.get("runbook")), ("tags", ", ".join(rule.tags))]
+        rule_section.text = str(rule.body.get("description", ""))
+        rule_section.code = [("investigation guide (note)", str(rule.body.get("note", "")).strip())]
+    except SiemPackError as exc:
+        rule_section.text = f"rule not found in this bundle: {exc}"
+    sections.append(rule_section)
+
+    window = timedelta(hours=hours)
+    timeline = backend.timeline(str(user), first - window, raised + window) if user else []
+    sections.append(Section("timeline", f"Timeline of {user or 'the identity'} (±{hours:g} h)",
+                            "" if user else "the alert names no identity",
+                            table=(list(TIMELINE_FIELDS), [[doc_get(d, f) for f in TIMELINE_FIELDS] for d in timeline])))
+
+    snippets = Section("logs", "Log snippets (secrets redacted)")
+    for doc in sources[:20]:
+        original = doc_get(doc, "event.original")
+        text = original if isinstance(original, str) else json.dumps(doc, sort_keys=True, default=str)
+        clean, fired = redact(text)
+        caption = f"{doc_get(doc, 'event.id')} @ {doc_get(doc, '@timestamp')}" + (
+            f" (redacted: {', '.join(fired)})" if fired else "")
+        snippets.code.append((caption, clean[:SNIPPET_CHARS] + ("…" if len(clean) > SNIPPET_CHARS else "")))
+    if not sources:
+        snippets.text = "no source events found"
+    sections.append(snippets)
+
+    anomalies = backend.anomalies(user, model, first - window, raised + window)
+    sections.append(Section("baseline", "Baseline explanation",
+                            "" if anomalies else "no anomaly windows for this identity and model around the alert",
+                            table=(["window start", "window end", "risk score", "threshold", "anomalous", "explanation"],
+                                   [[doc_get(a, "siem_pack.anomaly.window.start"),
+                                     doc_get(a, "siem_pack.anomaly.window.end"),
+                                     doc_get(a, "siem_pack.anomaly.risk_score"),
+                                     doc_get(a, "siem_pack.anomaly.threshold"),
+                                     doc_get(a, "siem_pack.anomaly.is_anomalous"),
+                                     "; ".join(doc_get(a, "siem_pack.anomaly.explanation") or
+                                               doc_get(a, "siem_pack.anomaly.top_features") or [])]
+                                    for a in anomalies])))
+
+    snap = Section("inventory", "Inventory and policy snapshot")
+    ident = inventory.identity(str(user)) if user else None
+    mdl = inventory.model_for(str(model)) if model else None
+    if ident:
+        snap.facts += [("identity", ident.id), ("type", ident.type), ("groups", ", ".join(ident.groups)),
+                       ("roles", ", ".join(ident.roles)), ("time zone", ident.time_zone),
+                       ("alias kinds", ", ".join(sorted({k for k, _ in ident.aliases})))]
+    else:
+        snap.facts.append(("identity", f"{user} is not in the inventory"))
+    if mdl:
+        snap.facts += [("model", mdl.id), ("tier", mdl.tier), ("owner", mdl.owner), ("environment", mdl.environment),
+                       ("allowed groups", ", ".join(mdl.allowed_groups)), ("allowed roles", ", ".join(mdl.allowed_roles))]
+    else:
+        snap.facts.append(("model", f"{model} is not in the inventory" if model else "no model on the alert"))
+    verdict, why = inventory.verdict(mdl, ident, iso_ms(first))
+    snap.facts.append(("policy verdict at the first event", f"{verdict} ({why})"))
+    if mdl and ident:
+        snap.table = (["grant", "kind", "start", "expiry", "approved by", "justification"],
+                      [[g.id, g.kind, g.start, g.expiry, g.approved_by, g.justification]
+                       for g in inventory.grants_for(mdl, ident)])
+    sections.append(snap)
+
+    sections.append(Section("bundle", "Bundle version", facts=[
+        ("siem-pack", __version__), ("rule file sha256", rule_digest or "n/a"),
+        ("inventory", inventory.source)]))
+
+    seals = Section("integrity", "Seal verification of the windows involved")
+    try:
+        from ..integrity.verify import verify_events
+
+        source, store = backend.integrity()
+        proofs = verify_events(source, store, ancestors) if ancestors else []
+        seals.table = (["event.id", "proven", "seal", "window start", "window end", "root", "problems"],
+                       [[p.event_id, p.proven, p.seal_id, p.window_start, p.window_end, p.root, "; ".join(p.problems)]
+                        for p in proofs])
+        proven = sum(p.proven for p in proofs)
+        seals.text = f"{proven} of {len(proofs)} source events proven unchanged and included in a signed seal."
+    except SiemPackError as exc:
+        seals.text = f"seal verification could not run: {exc}"
+    sections.append(seals)
+
+    receipts = backend.receipts(alert_uuid)
+    sections.append(Section("actions", "Actions taken", "" if receipts else "no actions recorded yet",
+                            table=(["when", "action", "subject", "operation", "dry run", "by", "result", "detail",
+                                    "receipt"],
+                                   [[r["@timestamp"], r["siem_pack"]["action"]["name"],
+                                     r["siem_pack"]["action"]["subject"], r["siem_pack"]["action"]["operation"],
+                                     r["siem_pack"]["action"]["dry_run"], r["siem_pack"]["action"]["actor"],
+                                     r["siem_pack"]["action"]["result"], r["siem_pack"]["action"]["detail"],
+                                     r["siem_pack"]["action"]["receipt_id"]] for r in receipts])))
+    title = f"{alert.get('kibana.alert.rule.name')}: {user or 'unattributed'} ({alert_uuid[:12]})"
+    return Case(alert_uuid, _scrub(title), [Section(**_scrub(vars(s))) for s in sections])
+
+
+def _cell(v: Any) -> str:
+    text = "" if v is None else str(v)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(case: Case) -> str:
+    out = [f"# Case: {case.title}", ""]
+    out += [f"- [{s.title}](#{s.anchor})" for s in case.sections] + [""]
+    for s in case.sections:
+        out += [f'<a id="{s.anchor}"></a>', f"## {s.title}", ""]
+        if s.text:
+            out += [s.text, ""]
+        if s.facts:
+            out += ["| | |", "|---|---|"] + [f"| {_cell(k)} | {_cell(v)} |" for k, v in s.facts] + [""]
+        if s.table and s.table[1]:
+            cols, rows = s.table
+            out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            out += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows] + [""]
+        for caption, text in s.code:
+            out += [f"**{caption}**", "", "```", text.replace("```", "'''"), "```", ""]
+    return "\n".join(out)
+
+
+def render_html(case: Case) -> str:
+    e = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>", f"<title>{e(case.title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}"
+             "pre{background:#f5f5f5;padding:8px;white-space:pre-wrap}</style></head><body>",
+             f"<h1>Case: {e(case.title)}</h1><ul>"]
+    parts += [f"<li><a href='#{e(s.anchor)}'>{e(s.title)}</a></li>" for s in case.sections]
+    parts.append("</ul>")
+    for s in case.sections:
+        parts.append(f"<h2 id='{e(s.anchor)}'>{e(s.title)}</h2>")
+        if s.text:
+            parts.append(f"<p>{e(s.text)}</p>")
+        if s.facts:
+            parts.append("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(_cell(v))}</td></tr>"
+                                             for k, v in s.facts) + "</table>")
+        if s.table and s.table[1]:
+            cols, rows = s.table
+            parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{e(_cell(v))}</td>" for v in r) + "</tr>" for r in rows) + "</table>")
+        for caption, text in s.code:
+            parts.append(f"<p><b>{e(caption)}</b></p><pre>{e(text)}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_case(case: Case, out_dir: Path) -> list[Path]:
+    """case.md, case.html and case.json in `out_dir` (created)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"case.md": render_markdown(case), "case.html": render_html(case),
+             "case.json": json.dumps(case.to_dict(), indent=2, sort_keys=True, default=str) + "\n"}
+    paths = []
+    for name, text in files.items():
+        path = out_dir / name
+        path.write_text(redact(text)[0], encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def open_kibana_case(client: Any, case: Case, severity: str | None = None, tags: Sequence[str] = ()
+                     ) -> Mapping[str, Any]:
+    """POST /api/cases (owner securitySolution, no connector), then the Markdown as a comment.
+    `client` is a siem_pack.deploy.kibana.KibanaClient. Returns the case Kibana answered."""
+    body: dict[str, Any] = {
+        "title": case.title[:160], "description": f"siem-pack case file for alert {case.alert_uuid}",
+        "tags": ["siem-pack", *tags], "owner": "securitySolution",
+        "connector": {"id": "none", "name": "none", "type": ".none", "fields": None},
+        "settings": {"syncAlerts": False},
+    }
+    if severity in ("low", "medium", "high", "critical"):
+        body["severity"] = severity
+    created = client.request("POST", "/api/cases", body)
+    text = render_markdown(case)
+    if len(text) > KIBANA_COMMENT_MAX:
+        text = text[:KIBANA_COMMENT_MAX - 80] + "\n\n… truncated; the whole case file is in case.md"
+    client.request("POST", f"/api/cases/{created['id']}/comments",
+                   {"type": "user", "comment": redact(text)[0], "owner": "securitySolution"})
+    return dict(created)
+
+
+def comment_receipts(client: Any, case_id: str, receipts: Sequence[Mapping[str, Any]]) -> None:
+    """Add receipts to an open Kibana case as one user comment (`respond --kibana-case`)."""
+    lines = ["siem-pack actions:", ""]
+    for r in receipts:
+        a = r["siem_pack"]["action"]
+        lines.append(f"- {r['@timestamp']} {a['name']} {a['subject']} ({a['operation']}, "
+                     f"{'dry run' if a['dry_run'] else 'executed'}) by {a['actor']}: {a['result']}; {a['detail']} "
+                     f"[receipt {a['receipt_id']}]")
+    client.request("POST", f"/api/cases/{case_id}/comments",
+                   {"type": "user", "comment": redact("\n".join(lines))[0][:KIBANA_COMMENT_MAX],
+                    "owner": "securitySolution"})

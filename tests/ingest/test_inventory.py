@@ -1,0 +1,248 @@
+"""The inventory (inventory/) and its compiled pipeline `siem_pack-inventory`.
+
+One case per inventory file (id = file name): every model name marks the tier, every alias
+of an identity resolves to its canonical id, every grant opens and closes at its dates.
+The pipeline's verdict equals `Inventory.verdict()` on every fixture event; the kept copy of
+the generated pipeline is current; a broken inventory reports all its problems at once; and
+on the real OpenSearch node the dated-grant comparisons give the same verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from siem_pack.errors import ContentError, ContentErrors
+from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS
+from siem_pack.ingest.pipeline import PipelineSet, load_pipelines, pipelines_from_bodies
+from siem_pack.ingest.secrets import render_yaml
+from siem_pack.inventory import (
+    KEY_FIELDS,
+    PIPELINE_ID,
+    Inventory,
+    compile_pipeline,
+    iso_utc,
+    load_inventory,
+    pipeline_file,
+)
+from siem_pack.paths import content_dir
+from siem_pack.store import flatten, unflatten
+
+INVENTORY = load_inventory()
+ROOT = content_dir("inventory")
+MODEL_FILES = sorted((ROOT / "models").glob("*.yml"))
+IDENTITY_FILES = sorted((ROOT / "identities").glob("*.yml"))
+GRANT_FILES = sorted((ROOT / "grants").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def inventory_only() -> PipelineSet:
+    return pipelines_from_bodies({PIPELINE_ID: compile_pipeline(INVENTORY)})
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> PipelineSet:
+    return load_pipelines()
+
+
+def _event(ts: str, model: str | None = None, **fields: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {"@timestamp": ts, "siem_pack.format": "openai_compatible", **fields}
+    if model:
+        flat["gen_ai.request.model"] = model
+    return unflatten(flat)
+
+
+def _enrich(ps: PipelineSet, doc: dict[str, Any]) -> dict[str, Any]:
+    out = ps.executor.run(PIPELINE_ID, doc)
+    assert out.error is None, out.error
+    return flatten(out.doc)
+
+
+def test_kept_copy_is_current() -> None:
+    assert pipeline_file().read_text() == render_yaml(compile_pipeline(INVENTORY)), (
+        "ingest_pipelines/siem_pack-inventory.yml is stale: run `python -m siem_pack.inventory`")
+
+
+def test_inventory_is_small_but_whole() -> None:
+    assert len(INVENTORY.models) >= 10 and len(INVENTORY.identities) >= 10 and INVENTORY.grants
+    assert {i.type for i in INVENTORY.identities} == {"human", "service"}
+    assert {g.kind for g in INVENTORY.grants} == {"grant", "approval"}
+    assert dict(INVENTORY.level_by_tier).keys() >= {"public", "internal", "confidential", "restricted", "unknown"}
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=[p.name for p in MODEL_FILES])
+def test_model_names_mark_the_tier(inventory_only: PipelineSet, path: Path) -> None:
+    model = next(m for m in INVENTORY.models if m.id == path.stem)
+    for name in model.names:
+        doc = _enrich(inventory_only, _event("2025-01-01T00:00:00.000Z", name))
+        assert doc["siem_pack.model.id"] == model.id
+        assert doc["siem_pack.model.tier"] == model.tier
+        assert doc["siem_pack.model.owner"] == model.owner
+        assert doc["siem_pack.model.environment"] == model.environment
+
+
+@pytest.mark.parametrize("path", IDENTITY_FILES, ids=[p.name for p in IDENTITY_FILES])
+def test_every_alias_resolves_to_one_identity(inventory_only: PipelineSet, path: Path) -> None:
+    ident = next(i for i in INVENTORY.identities if i.id == path.stem)
+    assert ident.aliases, f"{path}: no aliases"
+    for kind, alias in ident.aliases:
+        field = KEY_FIELDS.get(kind, "user.id")
+        doc = _enrich(inventory_only, _event("2025-01-01T00:00:00.000Z", **{field: alias}))
+        assert doc["user.id"] == ident.id, f"{kind} {alias!r} resolved to {doc.get('user.id')!r}"
+        assert doc["siem_pack.identity.type"] == ident.type
+        assert doc.get("user.group.name") == list(ident.groups)
+
+
+@pytest.mark.parametrize("path", GRANT_FILES, ids=[p.name for p in GRANT_FILES])
+def test_grant_opens_and_closes_at_its_dates(inventory_only: PipelineSet, path: Path) -> None:
+    grant = next(g for g in INVENTORY.grants if g.id == path.stem)
+    checked = 0
+    for model_id in grant.models:
+        model = next(m for m in INVENTORY.models if m.id == model_id)
+        for ident in INVENTORY.identities:
+            if grant not in INVENTORY.grants_for(model, ident):
+                continue
+            if ident in INVENTORY.allowed_identities(model):
+                continue  # allowed anyway: the grant changes nothing
+            last_ms = iso_utc(datetime.fromisoformat(grant.expiry.replace("Z", "+00:00")) - timedelta(milliseconds=1))
+            cases = {grant.start: "compliant", last_ms: "compliant", grant.expiry: "noncompliant",
+                     "2000-01-01T00:00:00.000Z": "noncompliant"}
+            for ts, want in cases.items():
+                doc = _enrich(inventory_only, _event(ts, model.names[0], **{"user.id": ident.id}))
+                assert doc["siem_pack.policy.verdict"] == want, (ts, ident.id, doc.get("siem_pack.policy.reason"))
+                assert (doc["siem_pack.policy.verdict"], doc["siem_pack.policy.reason"]) == INVENTORY.verdict(
+                    model, INVENTORY.identity(ident.id), ts)
+            checked += 1
+    for action in grant.actions:
+        for ident in INVENTORY.identities:
+            if not (ident.id in grant.identities or set(ident.groups) & set(grant.groups)):
+                continue
+            last_ms = iso_utc(datetime.fromisoformat(grant.expiry.replace("Z", "+00:00")) - timedelta(milliseconds=1))
+            for ts, want in ((grant.start, "approved"), (last_ms, "approved"), (grant.expiry, "expired"),
+                             ("2000-01-01T00:00:00.000Z", "missing")):
+                doc = _enrich(inventory_only, _event(ts, **{"user.id": ident.id, "event.action": action}))
+                assert doc["siem_pack.approval.status"] == want, (ts, ident.id, action)
+                assert doc.get("siem_pack.approval.id") == (None if want == "missing" else grant.id)
+            checked += 1
+    assert checked, f"{path}: the grant covers nobody who needs it"
+
+
+def _fixture_events(pipelines: PipelineSet, fixtures_dir: Path) -> list[dict[str, Any]]:
+    docs = []
+    for fmt in FORMATS.values():
+        for sample in fmt.samples:
+            for text in sample.records(fixtures_dir):
+                out = pipelines.executor.run(ENTRY_PIPELINE, {"message": text, "siem_pack": {"format": fmt.name}})
+                assert out.error is None, out.error
+                docs.append(flatten(out.doc))
+    return docs
+
+
+def test_pipeline_verdict_equals_python_rule(pipelines: PipelineSet, fixtures_dir: Path) -> None:
+    verdicts = set()
+    for doc in _fixture_events(pipelines, fixtures_dir):
+        model_name = doc.get("gen_ai.request.model")
+        ident = INVENTORY.identity(doc.get("user.id", ""))
+        if model_name is None:
+            want = ("unknown", "no model in event")
+        else:
+            want = INVENTORY.verdict(INVENTORY.model_for(model_name), ident, doc["@timestamp"])
+        assert (doc["siem_pack.policy.verdict"], doc["siem_pack.policy.reason"]) == want, json.dumps(doc)[:400]
+        assert (doc["siem_pack.approval.status"], doc.get("siem_pack.approval.id")) == INVENTORY.approval(
+            ident, doc.get("event.action"), doc["@timestamp"])
+        assert doc.get("siem_pack.user.off_hours") == INVENTORY.off_hours(ident, doc["@timestamp"])
+        if ident is not None:  # the canonical id, with every raw id kept
+            assert doc["siem_pack.attribution"] == "attributed"
+        verdicts.add(want[0])
+    assert verdicts == {"compliant", "noncompliant", "unknown"}
+
+
+def test_working_hours_in_the_identitys_time_zone(inventory_only: PipelineSet) -> None:
+    """jdoe works 08:00-18:00 in New York: 21:30 UTC in April is 17:30 there, 22:30 UTC is 18:30."""
+    on = _enrich(inventory_only, _event("2024-04-18T21:30:00.000Z", **{"user.id": "jdoe"}))
+    off = _enrich(inventory_only, _event("2024-04-18T22:30:00.000Z", **{"user.id": "jdoe"}))
+    assert on["siem_pack.user.off_hours"] is False and off["siem_pack.user.off_hours"] is True
+    svc = _enrich(inventory_only, _event("2024-04-18T03:00:00.000Z", **{"user.id": "svc-support-bot"}))
+    assert "siem_pack.user.off_hours" not in svc  # services have no working hours
+
+
+def test_privileged_actions_need_an_approval(pipelines: PipelineSet, fixtures_dir: Path) -> None:
+    statuses = {d["siem_pack.approval.status"] for d in _fixture_events(pipelines, fixtures_dir)}
+    assert statuses == {"approved", "expired", "missing", "not_required"}
+
+
+def test_one_person_behind_several_sources(pipelines: PipelineSet, fixtures_dir: Path) -> None:
+    """jdoe is an IAM ARN in Bedrock and an Entra object id in Azure: one user.id."""
+    by_user: dict[str, set[str]] = {}
+    for doc in _fixture_events(pipelines, fixtures_dir):
+        if "user.id" in doc:
+            by_user.setdefault(doc["user.id"], set()).add(doc["siem_pack.format"])
+    assert {"bedrock_invocation", "azure_openai"} <= by_user["jdoe"]
+
+
+def test_broken_inventory_reports_every_problem(tmp_path: Path) -> None:
+    shutil.copytree(ROOT, tmp_path / "inv")
+    inv = tmp_path / "inv"
+    (inv / "models" / "gpt-4o.yml").write_text(
+        (inv / "models" / "gpt-4o.yml").read_text().replace("tier: confidential", "tier: secret"))
+    (inv / "identities" / "jdoe.yml").write_text(
+        (inv / "identities" / "jdoe.yml").read_text().replace("time_zone: America/New_York", "time_zone: Mars/Olympus"))
+    grant = yaml.safe_load((inv / "grants" / "grant-2025-apps-gpt-4o.yml").read_text())
+    grant.update(models=["no-such-model"], expiry="2024-01-01T00:00:00Z")
+    (inv / "grants" / "grant-2025-apps-gpt-4o.yml").write_text(yaml.safe_dump(grant))
+    (inv / "identities" / "copycat.yml").write_text(yaml.safe_dump({
+        "id": "copycat", "name": "C", "type": "human", "groups": [], "time_zone": "UTC",
+        "aliases": {"email": ["john.doe@example.com"]}}))
+    with pytest.raises(ContentErrors) as err:
+        load_inventory(inv)
+    text = str(err.value)
+    for needle in ("tier 'secret'", "Mars/Olympus", "unknown model 'no-such-model'", "is not before expiry",
+                   "also belongs to copycat"):
+        assert needle in text, text
+    assert all(str(inv) in str(p) for p in err.value.problems)
+
+
+def test_missing_inventory_folder(tmp_path: Path) -> None:
+    with pytest.raises(ContentError, match="inventory folder not found"):
+        load_inventory(tmp_path / "nope")
+
+
+def test_inventory_dir_overrides_the_default(tmp_path: Path) -> None:
+    shutil.copytree(ROOT, tmp_path / "inv")
+    (tmp_path / "inv" / "models" / "cohere-command.yml").write_text(
+        (tmp_path / "inv" / "models" / "cohere-command.yml").read_text().replace("tier: public", "tier: restricted"))
+    custom = load_pipelines(inventory_dir=tmp_path / "inv")
+    doc = _enrich(custom, _event("2025-01-01T00:00:00.000Z", "command"))
+    assert doc["siem_pack.model.tier"] == "restricted"
+
+
+# ---- the same verdicts on the real OpenSearch node --------------------------------------------
+@pytest.mark.opensearch
+def test_grant_dates_on_opensearch(opensearch: Any, inventory_only: PipelineSet) -> None:
+    opensearch.request("PUT", "/_cluster/settings", {"persistent": {
+        "script.context.template.max_compilations_rate": "100000/1m",
+        "script.context.processor_conditional.max_compilations_rate": "100000/1m"}})
+    docs = []
+    for g in INVENTORY.grants:
+        for ts in (g.start, g.expiry, "2000-01-01T00:00:00.000Z"):
+            for ident in INVENTORY.identities:
+                for model_id in g.models:
+                    model = next(m for m in INVENTORY.models if m.id == model_id)
+                    docs.append(_event(ts, model.names[0], **{"user.id": ident.id}))
+    remote = opensearch.simulate(compile_pipeline(INVENTORY), docs)["docs"]
+    for doc, entry in zip(docs, remote, strict=True):
+        assert "error" not in entry, entry
+        local = inventory_only.executor.run(PIPELINE_ID, doc).doc
+        assert entry["doc"]["_source"] == local
+
+
+def test_inventory_type_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        INVENTORY.models = ()  # type: ignore[misc]
+    assert isinstance(INVENTORY, Inventory)
