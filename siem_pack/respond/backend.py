@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,38 +37,42 @@ ANOMALIES_INDEX = "siem-pack-anomalies"
 EVENTS_INDEX = "logs-siem_pack.*"
 SEALS_INDEX = "siem-pack-seals"
 
+# columns carry the documents' dotted field names (as the `events` table does), so the
+# static report's filters read them; `doc` holds the whole document
 ACTIONS_DDL = """
 CREATE TABLE IF NOT EXISTS actions (
-    "receipt.id" VARCHAR PRIMARY KEY,
+    "siem_pack.action.receipt_id" VARCHAR PRIMARY KEY,
     "@timestamp" TIMESTAMP,
     "kibana.alert.uuid" VARCHAR,
-    action VARCHAR,
-    operation VARCHAR,
-    dry_run BOOLEAN,
-    actor VARCHAR,
-    result VARCHAR,
+    "siem_pack.action.name" VARCHAR,
+    "siem_pack.action.operation" VARCHAR,
+    "siem_pack.action.dry_run" BOOLEAN,
+    "siem_pack.action.actor" VARCHAR,
+    "siem_pack.action.result" VARCHAR,
     doc JSON
 )"""
 
 WORKFLOW_DDL = """
 CREATE TABLE IF NOT EXISTS alert_workflow (
-    id VARCHAR PRIMARY KEY,
+    "siem_pack.workflow.id" VARCHAR PRIMARY KEY,
     "@timestamp" TIMESTAMP,
     "kibana.alert.uuid" VARCHAR,
-    from_status VARCHAR,
-    to_status VARCHAR,
-    actor VARCHAR,
-    reason VARCHAR
+    "siem_pack.workflow.from_status" VARCHAR,
+    "siem_pack.workflow.to_status" VARCHAR,
+    "siem_pack.workflow.actor" VARCHAR,
+    "siem_pack.workflow.reason" VARCHAR,
+    doc JSON
 )"""
 
 METRICS_DDL = """
 CREATE TABLE IF NOT EXISTS metrics (
-    id VARCHAR PRIMARY KEY,
+    "siem_pack.metric.id" VARCHAR PRIMARY KEY,
     "@timestamp" TIMESTAMP,
-    name VARCHAR,
-    value DOUBLE,
-    unit VARCHAR,
-    scope VARCHAR,
+    "siem_pack.metric.name" VARCHAR,
+    "siem_pack.metric.value" DOUBLE,
+    "siem_pack.metric.unit" VARCHAR,
+    "siem_pack.metric.scope" VARCHAR,
+    "siem_pack.metric.count" BIGINT,
     doc JSON
 )"""
 
@@ -77,15 +81,17 @@ CREATE TABLE IF NOT EXISTS metrics (
 class Indices:
     """Elasticsearch names, each with the deploy prefix in front."""
 
-    prefix: str = ""
+    alerts: str = ALERTS_INDEX
+    events: str = EVENTS_INDEX
+    anomalies: str = ANOMALIES_INDEX
+    actions: str = ACTIONS_INDEX
+    workflow: str = WORKFLOW_INDEX
+    metrics: str = METRICS_INDEX
+    seals: str = SEALS_INDEX
 
-    def __getattr__(self, name: str) -> str:  # alerts, events, anomalies, actions, workflow, metrics, seals
-        base = {"alerts": ALERTS_INDEX, "events": EVENTS_INDEX, "anomalies": ANOMALIES_INDEX,
-                "actions": ACTIONS_INDEX, "workflow": WORKFLOW_INDEX, "metrics": METRICS_INDEX,
-                "seals": SEALS_INDEX}.get(name)
-        if base is None:
-            raise AttributeError(name)
-        return f"{self.prefix}{base}"
+    @classmethod
+    def prefixed(cls, prefix: str = "") -> Indices:
+        return cls(**{f.name: prefix + str(f.default) for f in fields(cls)})
 
 
 class Backend(Protocol):
@@ -187,29 +193,29 @@ class DuckDBBackend:
 
     def receipts(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         where, params = ('"kibana.alert.uuid" = ?', [alert_uuid]) if alert_uuid else ("TRUE", [])
-        rows = self.store.con.execute(f'SELECT doc FROM actions WHERE {where} ORDER BY "@timestamp", "receipt.id"',
-                                      params).fetchall()
+        rows = self.store.con.execute(f'SELECT doc FROM actions WHERE {where} ORDER BY "@timestamp", '
+                                      '"siem_pack.action.receipt_id"', params).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def write_workflow(self, doc: Mapping[str, Any]) -> None:
         w = doc["siem_pack"]["workflow"]
-        self.store.con.execute("INSERT INTO alert_workflow VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self.store.con.execute("INSERT INTO alert_workflow VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                [w["id"], parse_ts(doc["@timestamp"]), doc["kibana"]["alert"]["uuid"],
-                                w["from_status"], w["to_status"], w["actor"], w["reason"]])
+                                w["from_status"], w["to_status"], w["actor"], w["reason"],
+                                json.dumps(doc, sort_keys=True)])
 
     def workflow(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         where, params = ('"kibana.alert.uuid" = ?', [alert_uuid]) if alert_uuid else ("TRUE", [])
-        rows = self.store.con.execute(
-            f'SELECT id, "@timestamp", "kibana.alert.uuid", from_status, to_status, actor, reason FROM alert_workflow '
-            f'WHERE {where} ORDER BY "@timestamp", id', params).fetchall()
-        return [workflow_doc(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        rows = self.store.con.execute(f'SELECT doc FROM alert_workflow WHERE {where} ORDER BY "@timestamp", '
+                                      '"siem_pack.workflow.id"', params).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def write_metrics(self, docs: Sequence[Mapping[str, Any]]) -> int:
         for d in docs:
             m = d["siem_pack"]["metric"]
-            self.store.con.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.store.con.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    [m["id"], parse_ts(d["@timestamp"]), m["name"], m.get("value"), m.get("unit"),
-                                    m.get("scope"), json.dumps(d, sort_keys=True)])
+                                    m.get("scope"), m.get("count"), json.dumps(d, sort_keys=True)])
         return len(docs)
 
     def integrity(self) -> tuple[EventSource, SealStore]:
@@ -350,7 +356,7 @@ def open_backend(settings: ClusterSettings | None = None, db: Path | None = None
 
             client = es_client(settings)
             stack.enter_context(translated(settings.require_es()))
-            yield ESBackend(client, Indices(prefix))
+            yield ESBackend(client, Indices.prefixed(prefix))
         else:
             store = stack.enter_context(Store(db))
             yield DuckDBBackend(store)
