@@ -57,7 +57,6 @@ MARK_IDENTITY = "siem_pack.raw._inventory_identity"
 MARK_MODEL = "siem_pack.raw._inventory_model"
 MARK_PRIVILEGED = "siem_pack.raw._inventory_privileged"
 MARK_CANDIDATE = "siem_pack.raw._inventory_candidate"
-MARK_MODEL_CANDIDATE = "siem_pack.raw._inventory_model_candidate"
 LOCAL_TIME = "siem_pack.raw._local_time"
 LOCAL_HMS = "siem_pack.raw._local_hms"
 
@@ -530,16 +529,14 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         _identity_sets(add, ident)
     add("set", "inventory-identity-unknown", f"{unresolved} && ctx.siem_pack?.identity?.type == null",
         field="siem_pack.identity.type", value="unknown")
-    # 2. models (as identities: a candidate marker, the match, then what the model brings)
-    names = sorted({n for m in inv.models for n in m.names})
-    if names:
-        add("set", "inventory-model-candidate",
-            f"{_path(MARK_MODEL)} == null && {_list(names)}.contains(ctx.gen_ai?.request?.model)",
-            field=MARK_MODEL_CANDIDATE, value="yes")
+    # 2. models: one step per model name, comparing the event's model with it (a name belongs
+    # to one model, so at most one matches; offline, one dispatch on the model finds it), then
+    # what the model brings
     for m in inv.models:
-        cond = (f"{_path(MARK_MODEL_CANDIDATE)} == 'yes' && {_path(MARK_MODEL)} == null && "
-                f"{_list(m.names)}.contains(ctx.gen_ai?.request?.model)")
-        add("set", f"inventory-model-{m.id}", cond, field=MARK_MODEL, value=m.id)
+        for k, name in enumerate(m.names):
+            add("set", f"inventory-model-{m.id}" + (f"-name-{k}" if k else ""),
+                f"ctx.gen_ai?.request?.model == {_q(name)} && {_path(MARK_MODEL)} == null",
+                field=MARK_MODEL, value=m.id)
     for m in inv.models:
         add("set", f"inventory-model-{m.id}-id", f"{_path(MARK_MODEL)} == {_q(m.id)}", field="siem_pack.model.id", value=m.id)
         add("set", f"inventory-model-{m.id}-tier", f"{_path(MARK_MODEL)} == {_q(m.id)}",

@@ -191,20 +191,22 @@ def features_duckdb(store: Store, spec: FeatureFrameSpec, table: str = "events",
     aggregated in chunks of whole windows (about `chunk_seconds` each), so DuckDB's memory
     follows one chunk's events rather than the whole range; results are exact (every window
     falls in one chunk)."""
-    step = timedelta(seconds=max(1, chunk_seconds // spec.window_seconds) * spec.window_seconds)
-    frames = []
-    lo = spec.start
-    while lo < spec.end:
-        epoch = datetime(1970, 1, 1)
-        aligned = epoch + timedelta(seconds=(lo - epoch) // timedelta(seconds=spec.window_seconds) * spec.window_seconds)
-        hi = min(aligned + step, spec.end)  # chunk edges on window edges: no window is split
-        frames.append(_duckdb_chunk(store, FeatureFrameSpec(lo, hi, spec.window_seconds), table))
-        lo = hi
-    frames = [f for f in frames if not f.empty]
+    frames = [f for f in (_duckdb_chunk(store, chunk, table) for chunk in _chunks(spec, chunk_seconds)) if not f.empty]
     if not frames:
         return _finish(pd.DataFrame(columns=["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_ms",
                                              *AGGREGATES, COUNTRY_LIST]))
     return _finish(pd.concat(frames, ignore_index=True))
+
+
+def _chunks(spec: FeatureFrameSpec, chunk_seconds: int) -> Iterator[FeatureFrameSpec]:
+    """[start, end) in pieces of about `chunk_seconds`, cut on window edges (no window is split)."""
+    step = timedelta(seconds=max(1, chunk_seconds // spec.window_seconds) * spec.window_seconds)
+    epoch, window = datetime(1970, 1, 1), timedelta(seconds=spec.window_seconds)
+    lo = spec.start
+    while lo < spec.end:
+        hi = min(epoch + (lo - epoch) // window * window + step, spec.end)
+        yield FeatureFrameSpec(lo, hi, spec.window_seconds)
+        lo = hi
 
 
 def _duckdb_chunk(store: Store, spec: FeatureFrameSpec, table: str) -> pd.DataFrame:
@@ -292,9 +294,14 @@ def _es_row(b: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def features_es(client: Any, index: str, spec: FeatureFrameSpec, page_size: int = 1000,
-                on_page: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
-    """The base frame from Elasticsearch composite aggregations over `index` (a pattern)."""
-    rows = [_es_row(b) for b in es_pages(client, index, spec, page_size, on_page)]
+                on_page: Callable[[dict[str, Any]], None] | None = None,
+                chunk_seconds: int = 2 * 86400) -> pd.DataFrame:
+    """The base frame from Elasticsearch composite aggregations over `index` (a pattern).
+    Each page of a composite aggregation visits every document its query matches, so the
+    range is split into chunks of whole windows (as in DuckDB) and paged within each: cost
+    grows with events, not with events × pages."""
+    rows = [_es_row(b) for chunk in _chunks(spec, chunk_seconds)
+            for b in es_pages(client, index, chunk, page_size, on_page)]
     df = pd.DataFrame(rows, columns=["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_ms",
                                      *AGGREGATES, COUNTRY_LIST])
     return _finish(df)

@@ -6,6 +6,9 @@ cluster.
 Each pipeline is compiled once into a list of closures (processors from
 siem_pack.ingest.processors, conditions from siem_pack.ingest.painless); running a document
 is calling them in order on one mutable `IngestDoc`, with no copying per processor.
+Consecutive processors whose conditions start with `ctx.a.b == LIT` run as one dispatch
+(`_dispatch_groups`): the path is read once and only the processors for its value run, in
+order, which is what makes the generated inventory pipeline cheap offline.
 Loaded by siem_pack.ingest.pipeline; used by siem_pack.ingest.runner and the CLI.
 """
 

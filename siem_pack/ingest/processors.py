@@ -272,6 +272,8 @@ def value_for(doc: IngestDoc, field: str, ignore_missing: bool) -> Any:
     try:
         v = _peek(doc, field)
         if v is _MISSING:
+            if ignore_missing:
+                return _MISSING
             v = get_field(doc, field)  # raises the engine's message
     except ProcessorFailure:
         if ignore_missing:
@@ -493,10 +495,11 @@ def _set(c: Conf, b: Build) -> Run:
             return
         if not override:
             try:
-                if get_field(doc, path) is not None:
-                    return
+                cur = _peek(doc, path)
             except ProcessorFailure:
-                pass
+                cur = None
+            if cur is not None and cur is not _MISSING:
+                return
         set_field(doc, path, v)
     return run
 

@@ -233,7 +233,7 @@ class LiteLLMBlockTeam(_LiteLLM):
 
 class LiteLLMBlockCustomer(_LiteLLM):
     name = "litellm_block_customer"
-    subject_fields = ("user.id",)
+    subject_fields = ("siem_pack.identity.gateway_user", "user.id")  # the inventory's gateway_user alias first
     path = "/customer/block"
     body_key = "user_ids"
 

@@ -45,6 +45,10 @@ def propose(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Ta
     check_levels(inventory)
     alert = backend.alert(alert_uuid)
     complete_entities(backend, alert)
+    ident = inventory.identity(str(alert.get("user.id") or ""))
+    gateway_users = ident.key_aliases("gateway_user") if ident else ()
+    if gateway_users:  # LiteLLM knows the end user by the id the gateway logs, not ours
+        alert.setdefault("siem_pack.identity.gateway_user", gateway_users[0])
     decision = choose_level(alert, inventory)
     names = (only,) if only else decision.actions
     return Proposal(alert, decision, tuple(get_action(n).plan(alert, targets) for n in names))

@@ -301,6 +301,7 @@ def write_logs(acts: Iterable[Activity], out_dir: Path, rng: random.Random) -> d
 
 # --- the inventory folder ---------------------------------------------------------------
 
+WORKING_HOURS = "07:00-20:00"
 # audit types as the ingest pipelines write them into event.action (OpenAI: dots become dashes)
 INGESTED_ACTION = {"api_key.created": "api-key-created"}
 
@@ -335,7 +336,10 @@ def write_inventory(org: Org, out_dir: Path) -> None:
         body: dict[str, Any] = {"id": i.id, "name": i.name, "type": i.kind}
         if i.email:
             body["email"] = i.email
-        body.update({"groups": list(i.groups), "roles": [i.role], "time_zone": i.tz, "aliases": aliases})
+        body.update({"groups": list(i.groups), "roles": [i.role], "time_zone": i.tz})
+        if i.kind == "human":  # the simulated working day (org.DIURNAL) runs from 07:00 to 20:00 local
+            body["working_hours"] = WORKING_HOURS
+        body["aliases"] = aliases
         dump(out_dir / "identities" / f"{i.id}.yml", body)
     approver = next((i.id for i in org.identities if i.team == "platform"), org.identities[0].id)
     for g in org.grants:

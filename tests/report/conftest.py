@@ -119,7 +119,7 @@ def store_factory() -> Any:
 
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built once per session (Store.insert_events costs seconds for a few hundred rows)."""
+    """Built once per session; each test copies it (seeded_db)."""
     return make_store(tmp_path_factory.mktemp("seeded") / "template.duckdb")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import elasticsearch
@@ -24,7 +25,8 @@ def _key_client(es_settings: ClusterSettings, encoded: str) -> elasticsearch.Ela
 
 
 @pytest.mark.elasticsearch
-def test_respond_invalidates_an_elasticsearch_api_key(es: Any, es_settings: ClusterSettings, es_prefix: str) -> None:
+def test_respond_invalidates_an_elasticsearch_api_key(es: Any, es_settings: ClusterSettings, es_prefix: str,
+                                                      tmp_path: Path) -> None:
     key = es.security.create_api_key(name=f"{es_prefix}-suspect", expiration="1h")
     encoded = key["encoded"] or base64.b64encode(f"{key['id']}:{key['api_key']}".encode()).decode()
     assert _key_client(es_settings, encoded).security.authenticate()["api_key"]["id"] == key["id"]
@@ -68,6 +70,11 @@ def test_respond_invalidates_an_elasticsearch_api_key(es: Any, es_settings: Clus
     assert ack.exit_code == 0, ack.output
     listed = runner.invoke(main, ["alerts", "list", "--json"], env=env)
     assert json.loads(listed.output)[0]["status"] == "closed"
+    case = runner.invoke(main, ["case", "build", a["kibana.alert.uuid"], "--out", str(tmp_path)], env=env)
+    assert case.exit_code == 0, case.output
+    by = {s["anchor"]: s for s in json.loads((tmp_path / "case.json").read_text())["sections"]}
+    assert [r[5] for r in by["actions"]["table"]["rows"]] == ["alice"] * 3  # dry run, execute, failed undo
+    assert by["integrity"]["table"]["rows"][0][-1] == "event not found in " + f"{es_prefix}logs-siem_pack.*"
     met = runner.invoke(main, ["metrics", "--json", "--to", "2026-11-03T00:00:00Z"], env=env)
     assert met.exit_code == 0, met.output
     values = {(m["name"], m["scope"]): m["value"] for m in json.loads(met.output)["metrics"]}

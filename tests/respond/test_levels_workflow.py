@@ -52,3 +52,29 @@ def test_workflow_open_ack_close_with_who_and_why(world: World) -> None:
     listed = r.invoke(main, ["alerts", "list", *db, "--status", "closed"])
     assert listed.exit_code == 0
     assert world.first in listed.output and world.second not in listed.output and "by alice: fp" in listed.output
+
+
+def test_customer_block_uses_the_gateway_user_alias(world: World, tmp_path: Any) -> None:
+    """LiteLLM knows an end user by the id the gateway logs (the inventory's gateway_user)."""
+    import shutil
+
+    from siem_pack.detect.alerts import make_alert, write_duckdb
+    from siem_pack.inventory import default_dir
+    from siem_pack.respond.actions import Targets
+    from siem_pack.respond.backend import DuckDBBackend
+    from siem_pack.respond.respond import propose
+    from siem_pack.store import Store
+
+    from .conftest import RULES, T0
+
+    inv_dir = tmp_path / "inventory"
+    shutil.copytree(default_dir(), inv_dir)
+    bot = inv_dir / "identities" / "svc-support-bot.yml"
+    uid = "0f9c8a52-3c1e-4d3a-8f0e-6c2b7f1e9a10"
+    bot.write_text(bot.read_text().replace(f"[svc-support-bot, {uid}]", f"[{uid}, svc-support-bot]"))
+    a = make_alert(RULES["secret_in_prompt"], T0, {"user.id": "svc-support-bot"}, ["e1"], T0)
+    with Store(world.db) as store:
+        write_duckdb(store, [a])
+        p = propose(DuckDBBackend(store), a["kibana.alert.uuid"], load_inventory(inv_dir), Targets(),
+                    only="litellm_block_customer")
+    assert p.plans[0].subject == uid
