@@ -136,6 +136,9 @@ class Store:
             v = flat.get(f.name)
             if v is None and f.type == "geo_point" and f"{f.name}.lat" in flat:  # flatten() split the point
                 v = {"lat": flat[f"{f.name}.lat"], "lon": flat.get(f"{f.name}.lon")}
+            elif v is None and f.type == "flattened":  # flatten() split the object: gather it again
+                sub = {k[len(f.name) + 1:]: x for k, x in flat.items() if k.startswith(f.name + ".")}
+                v = unflatten(sub) if sub else None
             if v is None:
                 row.append(None)
             elif f.type == "date":

@@ -29,7 +29,7 @@ from ..cluster import es_client, translated
 from ..errors import ConfigError
 from ..schema import load_schema
 from ..settings import ClusterSettings
-from ..store import Store, quote
+from ..store import Store
 from . import artifacts
 from .estimator import BaselineEstimator
 from .features import (
@@ -237,7 +237,7 @@ def write_anomalies(source: Source, docs: list[dict[str, Any]], index: str = ANO
         return 0, 0
     if not source.on_cluster:
         with Store(source.db) as store:
-            return insert_docs_columnar(store, "anomalies", docs)
+            return store.insert_docs("anomalies", docs)
     assert source.settings is not None
     from elasticsearch.helpers import streaming_bulk
 
@@ -256,28 +256,6 @@ def write_anomalies(source: Source, docs: list[dict[str, Any]], index: str = ANO
             else:
                 raise ConfigError(f"cannot write an anomaly: {item.get('create', {}).get('error')}", where=index)
     return stored, present
-
-
-def insert_docs_columnar(store: Store, table: str, docs: list[dict[str, Any]]) -> tuple[int, int]:
-    """`Store.insert_docs` semantics (create-only by event.id; returns (stored, already
-    present)) through one columnar INSERT: rows are built by `Store.event_row`, so columns
-    match exactly, but DuckDB ingests them as one frame instead of row by row (executemany
-    over ~100 columns costs tens of milliseconds a row)."""
-    names = ["event.id", *[f.name for f in store.schema.fields if f.name != "event.id"], "doc"]
-    frame = pd.DataFrame([store.event_row(d) for d in docs], columns=names)
-    frame = frame.drop_duplicates(subset=["event.id"])
-    cols = ", ".join(quote(n) for n in names)
-    types = {f.name: f.duckdb_type for f in store.schema.fields}
-    select = ", ".join(f"CAST({quote(n)} AS {types.get(n, 'JSON' if n == 'doc' else 'VARCHAR')})" for n in names)
-    before = store.count(table)
-    con = store.con.cursor()
-    try:
-        con.register("_docs", frame)
-        con.execute(f"INSERT INTO {quote(table)} ({cols}) SELECT {select} FROM _docs ON CONFLICT DO NOTHING")
-    finally:
-        con.close()
-    stored = store.count(table) - before
-    return stored, len(docs) - stored
 
 
 def refresh_content(models_dir: Path, key: bytes, *, dashboards_out: Path | None = None,

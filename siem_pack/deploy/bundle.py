@@ -182,5 +182,6 @@ def _kibana_objects(prefix: str, kibana_version: str, notes: list[str]) -> list[
             body = {**strip_marker(line), "meta": {"siem_pack": marker(content_hash(line))}}
             out.append(DeployObject("rule", str(line["rule_id"]), body))
         else:  # exception lists and their items travel with the rules
-            out.append(DeployObject("exception_list", str(line.get("item_id") or line.get("list_id")), line))
+            name = f"{line['list_id']}::{line['item_id']}" if "item_id" in line else str(line["list_id"])
+            out.append(DeployObject("exception_list", name, line))
     return out

@@ -111,8 +111,13 @@ class KibanaClient:
                                 "excludeExportDetails": True}, ok_404=True)
             objs = _ndjson_or_list(res)
             return objs[0] if objs else None
-        if kind == "exception_list":
-            return None  # imported with the rules (overwrite_exceptions); not read back one by one
+        if kind == "exception_list":  # lists and their items, imported with the rules
+            list_id, _, item_id = name.partition("::")
+            if item_id:
+                return self.request("GET", "/api/exception_lists/items", ok_404=True,
+                                    query={"item_id": item_id, "namespace_type": "single"})
+            return self.request("GET", "/api/exception_lists", ok_404=True,
+                                query={"list_id": list_id, "namespace_type": "single"})
         raise ValueError(kind)
 
     def import_rules(self, ndjson: bytes) -> dict[str, Any]:

@@ -83,6 +83,8 @@ def judge(obj: DeployObject, installed: dict[str, Any] | None) -> Change:
     version = mark.get("version")
     if mark.get("content_hash") == obj.hash:
         return Change(obj.kind, obj.name, "drifted" if diff else "unchanged", diff[:8], installed_version=version)
+    if not mark and not diff and obj.kind in ("saved_object", "exception_list", "data_view"):
+        return Change(obj.kind, obj.name, "unchanged")  # no free metadata field: compared by content
     note = "not managed by siem-pack yet" if not mark else "bundle changed"
     return Change(obj.kind, obj.name, "update", diff[:8], note, installed_version=version)
 

@@ -41,11 +41,21 @@ def exception_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry]) -> l
     return out
 
 
-def kibana_ndjson(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) -> str:
+def import_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
+    """The objects of a rule import, in order: rule bodies, then exception lists and items."""
     vocab = load_vocabulary()
-    lines = [json.dumps(api_body(r, entries, vocab), sort_keys=True) for r in rules]
-    lines += [json.dumps(o, sort_keys=True) for o in exception_objects(rules, entries)]
-    return "\n".join(lines) + "\n"
+    return [api_body(r, entries, vocab) for r in rules] + exception_objects(rules, entries)
+
+
+def import_lines() -> list[dict[str, Any]]:
+    """Every rule and exception of the bundle as import objects (what deploy sends)."""
+    from .rules import load_exceptions, load_rules
+
+    return import_objects(load_rules(), load_exceptions())
+
+
+def kibana_ndjson(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) -> str:
+    return "\n".join(json.dumps(o, sort_keys=True) for o in import_objects(rules, entries)) + "\n"
 
 
 # -- Splunk --------------------------------------------------------------------------------

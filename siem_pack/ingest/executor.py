@@ -23,7 +23,18 @@ from typing import Any
 
 from ..errors import ContentError, SiemPackError, collect
 from .painless import DispatchKey, PainlessError, compile_node, dispatch_key, parse
-from .processors import PROCESSORS, Build, Conf, Dropped, IngestDoc, ProcessorFailure, Run
+from .processors import (
+    PROCESSORS,
+    Build,
+    Conf,
+    Dropped,
+    IngestDoc,
+    ProcessorFailure,
+    Run,
+    gsub_prefilter,
+    lowered,
+    peek_field,
+)
 
 COMMON = ("if", "tag", "ignore_failure", "on_failure", "description")
 # on-failure metadata Elasticsearch sets while an on_failure block runs
@@ -124,6 +135,48 @@ def _dispatch_groups(pid: str, compiled: list[tuple[Run, _Member | None]]) -> li
     return out
 
 
+def _gsub_runs(compiled: list[tuple[Run, _Member | None]],
+               prefilters: list[tuple[str, tuple[str, ...], tuple[str, ...]] | None]) -> list[tuple[Run, _Member | None]]:
+    """Replace each run of >= 2 consecutive prefilterable gsubs on one field
+    (processors.gsub_prefilter) by one step that skips them all when the field's string holds
+    none of their literals (each would change nothing), else runs them as they are."""
+    out: list[tuple[Run, _Member | None]] = []
+    i = 0
+    while i < len(compiled):
+        pf = prefilters[i]
+        j = i + 1
+        if pf is not None:
+            while j < len(compiled) and (nxt := prefilters[j]) is not None and nxt[0] == pf[0]:
+                j += 1
+        if pf is None or j - i < 2:
+            out.append(compiled[i])
+            i += 1
+            continue
+        runs = tuple(step for step, _ in compiled[i:j])
+        cs = tuple(dict.fromkeys(lit for p in prefilters[i:j] if p for lit in p[1]))
+        ci = tuple(dict.fromkeys(lit for p in prefilters[i:j] if p for lit in p[2]))
+        out.append((_gsub_run(pf[0], runs, cs, ci), None))
+        i = j
+    return out
+
+
+def _gsub_run(field: str, runs: tuple[Run, ...], cs: tuple[str, ...], ci: tuple[str, ...]) -> Run:
+    def gsubs(doc: IngestDoc) -> None:
+        try:
+            v = peek_field(doc, field)
+        except ProcessorFailure:
+            v = None  # the members fail (or ignore) as they would
+        if type(v) is str and not any(lit in v for lit in cs):
+            if not ci:
+                return
+            low = lowered(v)
+            if not any(lit in low for lit in ci):
+                return
+        for run in runs:
+            run(doc)
+    return gsubs
+
+
 def _dispatcher(pid: str, members: list[_Member]) -> Run:
     index: dict[str | None, list[int]] = {}
     for n, m in enumerate(members):
@@ -216,12 +269,15 @@ class Executor:
             problems.append(ContentError("must be a list of processors", where=where))
             return []
         compiled: list[tuple[Run, _Member | None]] = []
+        prefilters: list[tuple[str, tuple[str, ...], tuple[str, ...]] | None] = []
         for i, proc in enumerate(procs):
             try:
                 compiled.append(self._compile_one(pid, proc, f"{where}[{i}]", problems))
             except ContentError as exc:
                 problems.append(exc)
-        return _dispatch_groups(pid, compiled)
+                continue
+            prefilters.append(gsub_prefilter(proc.get("gsub")) if isinstance(proc, Mapping) and len(proc) == 1 else None)
+        return _dispatch_groups(pid, _gsub_runs(compiled, prefilters))
 
     def _compile_one(self, pid: str, proc: Any, where: str,
                      problems: list[SiemPackError]) -> tuple[Run, _Member | None]:

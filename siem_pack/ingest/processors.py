@@ -152,8 +152,8 @@ def get_field(doc: IngestDoc, path: str) -> Any:
     return node
 
 
-def _peek(doc: IngestDoc, path: str) -> Any:
-    """The field's value, or `_MISSING` when a map on the way lacks a key; without raising
+def peek_field(doc: IngestDoc, path: str) -> Any:
+    """The field's value, or `MISSING` when a map on the way lacks a key; without raising
     (an absent field is common, an exception is not cheap). Anything but maps on the way
     takes the general path (get_field), which may raise."""
     meta, keys = _split(path)
@@ -169,7 +169,7 @@ def _peek(doc: IngestDoc, path: str) -> Any:
 
 def has_field(doc: IngestDoc, path: str) -> bool:
     try:
-        return _peek(doc, path) is not _MISSING
+        return peek_field(doc, path) is not _MISSING
     except ProcessorFailure:
         return False
 
@@ -270,7 +270,7 @@ def remove_field(doc: IngestDoc, path: str) -> None:
 def value_for(doc: IngestDoc, field: str, ignore_missing: bool) -> Any:
     """The field's value; `_MISSING` when absent (or null) and ignore_missing is set."""
     try:
-        v = _peek(doc, field)
+        v = peek_field(doc, field)
         if v is _MISSING:
             if ignore_missing:
                 return _MISSING
@@ -495,7 +495,7 @@ def _set(c: Conf, b: Build) -> Run:
             return
         if not override:
             try:
-                cur = _peek(doc, path)
+                cur = peek_field(doc, path)
             except ProcessorFailure:
                 cur = None
             if cur is not None and cur is not _MISSING:
@@ -986,14 +986,14 @@ def required_literals(rx: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | Non
             out.append(chr(av))
         return "".join(out)
     if not items:
-        return None
+        return None  # only zero-width assertions
     op, av = items[0]
     if str(op) == "BRANCH":  # a non-capturing alternation is inlined
         items = [(sre.SUBPATTERN, (None, 0, 0, sre.SubPattern(tree.state, [items[0]])))]
         op, av = items[0]
     if str(op) == "LITERAL":
         lit = literal_run(items)
-        return ((lit.lower() if icase else lit,), icase) if len(lit) >= 2 else None
+        return ((lit.lower() if icase else lit,), icase) if len(lit) >= 2 else _prefix_set(tree, sre)
     if str(op) == "SUBPATTERN":
         add_flags = av[1]
         sub = list(av[-1])
@@ -1004,18 +1004,85 @@ def required_literals(rx: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | Non
             for branch in sub[0][1][1]:
                 lit = literal_run(list(branch))
                 if len(lit) < 2:
-                    return None
+                    return _prefix_set(tree, sre)
                 lits.append(lit.lower() if icase else lit)
             return tuple(lits), icase
         lit = literal_run(sub)
-        return ((lit.lower() if icase else lit,), icase) if len(lit) >= 2 else None
-    return None
+        return ((lit.lower() if icase else lit,), icase) if len(lit) >= 2 else _prefix_set(tree, sre)
+    return _prefix_set(tree, sre)
+
+
+def _prefix_set(tree: Any, sre: Any) -> tuple[tuple[str, ...], bool] | None:
+    """The fallback of required_literals: a small set of strings one of which every match
+    starts with, walking literals, small literal classes (`[KS]`) and alternations
+    (`(?:AKIA|ASIA)`, which the parser factors into `A[KS]IA`). Case-insensitive when any
+    part is (a weaker check, still exact as a prefilter)."""
+    icase = bool(tree.state.flags & re.IGNORECASE)
+
+    def walk(items: list[Any]) -> tuple[set[str], bool] | None:
+        nonlocal icase
+        out = {""}
+        for op, av in items:
+            name = str(op)
+            if name == "AT" and out == {""}:
+                continue  # \b, ^ before anything: zero-width
+            if name == "LITERAL":
+                out = {p + chr(av) for p in out}
+                continue
+            if name == "IN" and all(str(o) == "LITERAL" for o, _ in av) and len(out) * len(av) <= 64:
+                out = {p + chr(c) for p in out for _, c in av}
+                continue
+            if name in ("BRANCH", "SUBPATTERN"):
+                if name == "SUBPATTERN":
+                    if av[1] & re.IGNORECASE:
+                        icase = True
+                    alts = [list(av[-1])]
+                else:
+                    alts = [list(b) for b in av[1]]
+                union: set[str] = set()
+                for alt in alts:
+                    sub = walk(alt)
+                    if sub is None:
+                        return None
+                    union |= sub[0]
+                if len(out) * len(union) > 64:
+                    break
+                out = {p + a for p in out for a in union}
+            break  # anything else ends the known prefix (what was collected stays required)
+        return out, icase
+
+    found = walk(list(tree))
+    if found is None or min((len(x) for x in found[0]), default=0) < 2:
+        return None
+    lits = tuple(sorted(x.lower() if icase else x for x in found[0]))
+    return lits, icase
+
+
+def gsub_prefilter(conf: Any) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+    """For an unconditional in-place `gsub` whose regex has required literals (see
+    prefiltered_sub): (field, case-sensitive literals, lower-cased case-insensitive ones).
+    When none is in the field's string, the processor changes nothing: a run of such gsubs on
+    one field (the secret detectors) is skipped with one check (executor._gsub_runs)."""
+    if not isinstance(conf, dict) or set(conf) - {"field", "pattern", "replacement", "ignore_missing", "tag",
+                                                  "description", "ignore_failure"}:
+        return None
+    field, pattern = conf.get("field"), conf.get("pattern")
+    if not isinstance(field, str) or not isinstance(pattern, str) or not isinstance(conf.get("replacement"), str):
+        return None
+    try:
+        req = required_literals(java_regex(pattern, ""))
+    except ContentError:
+        return None
+    if req is None:
+        return None
+    lits, icase = req
+    return (field, (), lits) if icase else (field, lits, ())
 
 
 _LOWERED: list[str] = ["", ""]  # the last text lowercased, and its lowercase
 
 
-def _lowered(text: str) -> str:
+def lowered(text: str) -> str:
     """`text.lower()`, remembered for the last text: consecutive gsubs (the secret
     detectors) scan the same string. Keyed by identity, and the text is held, so exact."""
     if _LOWERED[0] is not text:
@@ -1031,7 +1098,7 @@ def prefiltered_sub(rx: re.Pattern[str], rep: Any) -> Callable[[str], str]:
     lits, icase = req
 
     def sub(text: str) -> str:
-        hay = _lowered(text) if icase else text
+        hay = lowered(text) if icase else text
         for lit in lits:
             if lit in hay:
                 return rx.sub(rep, text)

@@ -150,6 +150,12 @@ class KibanaContractServer:
             if m == "DELETE":
                 del self.rules[space][q["rule_id"]]
             return 200, rule
+        if m == "GET" and path in ("/api/exception_lists", "/api/exception_lists/items"):
+            key = q.get("item_id") if path.endswith("/items") else q.get("list_id")
+            found = self.exception_lists.get(space, {}).get(f"{'item' if path.endswith('/items') else 'list'}:{key}")
+            if found is None:
+                return 404, {"status_code": 404, "message": f"exception list id: \"{key}\" does not exist"}
+            return 200, found
         if m == "POST" and path == "/api/data_views/data_view":
             dv = rec.json()["data_view"]
             views = self.data_views.setdefault(space, {})
@@ -215,7 +221,13 @@ class KibanaContractServer:
             if "exported_count" in obj or "exported_rules_count" in obj:
                 continue
             if "list_id" in obj and "rule_id" not in obj:  # an exception list or item
-                self.exception_lists.setdefault(space, {})[obj.get("item_id") or obj["list_id"]] = obj
+                key = f"item:{obj['item_id']}" if "item_id" in obj else f"list:{obj['list_id']}"
+                stamp = {"id": obj.get("id") or str(uuid.uuid4()), "tie_breaker_id": str(uuid.uuid4()),
+                         "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
+                         "created_by": "elastic", "updated_by": "elastic"}
+                if "item_id" not in obj:
+                    stamp |= {"immutable": False, "version": 1}
+                self.exception_lists.setdefault(space, {})[key] = {**stamp, **obj}
                 ex_ok += 1
                 continue
             n_rules += 1
@@ -230,7 +242,7 @@ class KibanaContractServer:
                 errors.append({"rule_id": obj["rule_id"], "error": {
                     "status_code": 409, "message": f"rule_id: \"{obj['rule_id']}\" already exists"}})
                 continue
-            rules[obj["rule_id"]] = {**obj, "id": rules.get(obj["rule_id"], {}).get("id", str(uuid.uuid4()))}
+            rules[obj["rule_id"]] = _as_stored_rule(obj, rules.get(obj["rule_id"]))
             ok += 1
         return {"success": not errors, "success_count": ok, "rules_count": n_rules, "errors": errors,
                 "exceptions_success": True, "exceptions_success_count": ex_ok, "exceptions_errors": [],
@@ -260,6 +272,23 @@ class KibanaContractServer:
             store[key] = obj
             results.append({"id": obj["id"], "type": obj["type"]})
         return {"success": not errors, "successCount": len(results), "successResults": results, "errors": errors}
+
+
+# what Kibana adds to a rule it stores (RuleResponse's server-side required fields)
+RULE_DEFAULTS: dict[str, Any] = {
+    "risk_score_mapping": [], "severity_mapping": [], "to": "now", "actions": [], "exceptions_list": [],
+    "references": [], "setup": "", "related_integrations": [], "required_fields": [], "immutable": False,
+    "rule_source": {"type": "internal"}, "created_by": "elastic", "updated_by": "elastic",
+}
+
+
+def _as_stored_rule(obj: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    now = "2026-01-01T00:00:00.000Z"
+    stored = {**RULE_DEFAULTS, **obj, "id": (previous or {}).get("id", str(uuid.uuid4())),
+              "created_at": (previous or {}).get("created_at", now), "updated_at": now,
+              "revision": (previous or {}).get("revision", -1) + 1}
+    stored.setdefault("version", 1)
+    return stored
 
 
 def _space(path: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from siem_pack.baselines import synthetic
-from siem_pack.baselines.jobs import insert_docs_columnar
 from siem_pack.store import Store
 
 KEY = b"test-baseline-key-0123456789"
@@ -41,6 +40,6 @@ def usage_db(tmp_path: Path, quality_usage: synthetic.Usage) -> Path:
 
 
 def load_docs(path: Path, usage: synthetic.Usage) -> None:
-    """The usage as whole ECS documents, through Store.event_row (the insert_events mapping)."""
+    """The usage as whole ECS documents, through Store.insert_events."""
     with Store(path) as store:
-        insert_docs_columnar(store, "events", list(usage.docs()))
+        store.insert_events(usage.docs())

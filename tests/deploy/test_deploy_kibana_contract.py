@@ -30,10 +30,11 @@ def _settings(es_settings: ClusterSettings, kb: KibanaContractServer, space: str
 
 @pytest.mark.parametrize("kibana_version", ["8.19", "9.x"])
 def test_deploy_sends_only_contract_valid_requests_and_redeploy_is_a_no_op(
-        es_settings: ClusterSettings, es_prefix: str, kibana: KibanaContractServer, kibana_version: str) -> None:
+        es_settings: ClusterSettings, es_prefix: str, kibana: KibanaContractServer, kibana_version: str,
+        tmp_path: Path) -> None:
     settings = _settings(es_settings, kibana, space="security")
     try:
-        p, result = commands.deploy(settings, prefix=es_prefix, kibana_version=kibana_version)
+        p, result = commands.deploy(settings, prefix=es_prefix, kibana_version=kibana_version, keys_dir=tmp_path)
         assert kibana.problems == []
         kinds = {c.kind for c in result.applied}
         assert {"saved_object", "rule"} <= kinds
