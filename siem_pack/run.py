@@ -147,8 +147,9 @@ def _baselines(db: Path, span: tuple[datetime, datetime], inventory_dir: Path | 
                out_dir: Path) -> dict[str, Any]:
     """Walk forward one day at a time: fit on [first day, d), score [d, d + 1 day)."""
     from .baselines import jobs
+    from .baselines.features import IdentityContext
 
-    context = _identity_context(inventory_dir)
+    context = IdentityContext.from_inventory(inventory_dir)
     models_dir = out_dir / "baselines"
     key = _baseline_key(models_dir)
     source = jobs.Source(db=db)
@@ -183,27 +184,6 @@ def _baselines(db: Path, span: tuple[datetime, datetime], inventory_dir: Path | 
             "anomalous": anomalous, "stored": stored, "already_present": present, "skipped": skipped,
             "content_thresholds": thresholds,
             "content_thresholds_trained_until": thresholds_from if thresholds else None}
-
-
-def _identity_context(inventory_dir: Path | None) -> Any:
-    """Time zones, teams (first group) and grants of the inventory, for the features."""
-    from .baselines.features import Grant, IdentityContext
-    from .inventory import load_inventory
-    from .store import parse_ts
-
-    inv = load_inventory(inventory_dir)
-    grants = []
-    for g in inv.grants:
-        who = [i.id for i in inv.identities if i.id in g.identities or set(i.groups) & set(g.groups)]
-        for uid in who:
-            for model in g.models:
-                m = next((x for x in inv.models if x.id == model), None)
-                for name in (m.names if m else (model,)):
-                    start, end = parse_ts(g.start), parse_ts(g.expiry)
-                    assert start is not None
-                    grants.append(Grant(uid, name, start, end))
-    return IdentityContext(timezones={i.id: i.time_zone for i in inv.identities},
-                           teams={i.id: i.groups[0] for i in inv.identities if i.groups}, grants=tuple(grants))
 
 
 def _baseline_key(models_dir: Path) -> bytes:

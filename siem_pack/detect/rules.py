@@ -79,6 +79,7 @@ class Silence:
 
     field: str
     quiet: timedelta
+    present: str | None = None  # optional `| WHERE <field> IS NOT NULL` before STATS: only such events
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def _line_of(text: str, needle: str) -> int:
 
 _ESQL_SILENCE = re.compile(
     r"^\s*FROM\s+\S+(?:\s+METADATA\s+[\w, ]+)?\s*"
+    r"(?:\|\s*WHERE\s+(?P<present>[\w.]+)\s+IS\s+NOT\s+NULL\s*)?"
     r"\|\s*STATS\s+last_seen\s*=\s*MAX\(@timestamp\)(?:\s*,\s*\w+\s*=\s*COUNT\(\*\))?\s+BY\s+(?P<field>[\w.]+)\s*"
     r"\|\s*WHERE\s+last_seen\s*<\s*NOW\(\)\s*-\s*(?P<n>\d+)\s*(?P<unit>minutes?|hours?|days?)\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -188,9 +190,10 @@ def parse_silence(query: str) -> Silence:
     if not m:
         raise QuerySyntaxError(
             "ES|QL is supported only in the source-silence shape: "
-            "FROM <index> | STATS last_seen = MAX(@timestamp) BY <field> | WHERE last_seen < NOW() - <n> <unit>")
+            "FROM <index> [| WHERE <field> IS NOT NULL] | STATS last_seen = MAX(@timestamp) BY <field> "
+            "| WHERE last_seen < NOW() - <n> <unit>")
     unit = m.group("unit").lower().rstrip("s") + "s"
-    return Silence(m.group("field"), timedelta(**{unit: int(m.group("n"))}))
+    return Silence(m.group("field"), timedelta(**{unit: int(m.group("n"))}), m.group("present"))
 
 
 def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, stem: str | None = None) -> Rule:
@@ -261,6 +264,8 @@ def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, st
             if language != "esql":
                 problems.append(ContentError("an esql rule needs language = \"esql\"", where=where))
             sil = parse_silence(query_text)
+            if sil.present:  # the ES|QL pre-filter is the rule's query for both runners
+                q = Query("kuery", f"{sil.present}: *", parse_kuery(f"{sil.present}: *"))
     except QuerySyntaxError as exc:
         problems.append(ContentError(f"query: {exc}", where=qwhere))
     if rtype == "threshold":

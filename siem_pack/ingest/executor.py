@@ -338,13 +338,13 @@ class Executor:
             if cond is not None:
                 try:
                     ok = cond(doc.src)
-                    if not isinstance(ok, bool):
+                    if ok is not True and ok is not False:
                         raise PainlessError(f"condition must return a boolean, got {type(ok).__name__}")
                 except Exception as exc:  # noqa: BLE001
                     f = _failure(exc)
                     f.processor_type, f.tag, f.pipeline = "conditional", tag, pid
                     raise f from None
-                if not ok:
+                if ok is False:
                     return
             try:
                 run(doc)

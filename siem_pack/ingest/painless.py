@@ -537,6 +537,23 @@ def _compile_logic(op: str, operands: list[Node]) -> Cond:
     """`&&` / `||` over operands as one loop, not nested closures."""
     fns = tuple(compile_node(n) for n in operands)
     stop = op == "||"  # || stops at the first true, && at the first false
+    if len(fns) == 2:  # the commonest shape, without the loop
+        first, second = fns
+        early: bool = stop  # the value that ends the chain early
+
+        def logic2(ctx: dict[str, Any]) -> bool:
+            v = first(ctx)
+            if v is stop:
+                return early
+            if v is not (not stop):
+                raise PainlessError(f"cannot apply [{op}] to {_jtype(v)}")
+            w = second(ctx)
+            if w is True:
+                return True
+            if w is False:
+                return False
+            raise PainlessError(f"cannot apply [{op}] to {_jtype(w)}")
+        return logic2
 
     def logic(ctx: dict[str, Any]) -> bool:
         for f in fns:

@@ -187,10 +187,11 @@ def restricted_probing(org: Org, rng: random.Random, pk: Picker, day: int) -> Sc
                   ("AML.T0040", "AML.T0014"), ("LLM10:2025",), "restricted-model probing", [who])
     t0 = _local(org, who, day, 10.4)
     targets = [org.model(m) for m in ("gw-ft-hr", "gw-ft-source", "gw-o1")]
-    for k in range(12):
+    # a scripted session: every model retried (denied) and malformed parameters tried (invalid)
+    for k in range(30):
         model = targets[k % len(targets)]
-        outcome = "denied" if k % 4 else "invalid"
-        sc.acts.append(_invoke(who, model, t0 + timedelta(seconds=50 * k), outcome=outcome, input_tokens=30))
+        outcome = "invalid" if k % 3 == 1 else "denied"
+        sc.acts.append(_invoke(who, model, t0 + timedelta(seconds=20 * k), outcome=outcome, input_tokens=30))
     return sc
 
 
