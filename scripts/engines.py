@@ -169,7 +169,7 @@ def previous_env() -> dict[str, str]:
     env_file = CACHE / "env"
     if not env_file.is_file():
         return {}
-    return dict(l[len("export "):].split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
+    return dict(line[len("export "):].split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
 
 
 def port_is_free(port: int) -> bool:
@@ -253,7 +253,7 @@ def configure(engine: Engine, http_port: int, transport_port: int, password: str
         settings += ["plugins.security.disabled: true"] if (home / "plugins" / "opensearch-security").exists() else []
     (conf / f"{engine.name}.yml").write_text("\n".join(settings) + "\n")
     jvm = (conf / "jvm.options").read_text()
-    jvm = "\n".join(l for l in jvm.splitlines() if not l.startswith(("-Xms", "-Xmx")))
+    jvm = "\n".join(line for line in jvm.splitlines() if not line.startswith(("-Xms", "-Xmx")))
     (conf / "jvm.options").write_text(jvm + "\n-Xms1g\n-Xmx1g\n")
     env = dict(os.environ)
     jh = java_home(engine.java_major)

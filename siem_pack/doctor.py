@@ -106,7 +106,7 @@ def probe_cluster(settings: ClusterSettings) -> DoctorReport:
     report = DoctorReport(target=redact_url(url))
     with translated(url):
         nodes = client.nodes.info(node_id="_local", metric=["plugins", "ingest"]).body
-        node = next(iter(nodes.get("nodes", {}).values()), {})
+        node: dict[str, Any] = next(iter(nodes.get("nodes", {}).values()), {})
         report.version = str(node.get("version", ""))
         report.distribution = str(node.get("build_flavor", "")) or "default"
         modules = {m.get("name") for m in node.get("modules", [])} | {p.get("name") for p in node.get("plugins", [])}

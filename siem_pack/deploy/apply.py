@@ -43,7 +43,7 @@ def apply(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, keys_dir:
     pending = [c for c in p.changes if c.pending]
     result = ApplyResult(notes=list(p.notes))
     batches: dict[str, list[DeployObject]] = {"saved_object": [], "rule": [], "exception_list": []}
-    for change in sorted(pending, key=lambda c: ORDER.index(c.kind)):  # type: ignore[arg-type]
+    for change in sorted(pending, key=lambda c: ORDER.index(c.kind)):
         obj = objects[f"{change.kind}/{change.name}"]
         try:
             if obj.kind in batches:

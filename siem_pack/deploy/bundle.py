@@ -156,10 +156,9 @@ def _marked(body: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _pipelines() -> dict[str, dict[str, Any]]:
     """Pipeline id → body, generated pipelines included (siem_pack.ingest.pipeline)."""
-    from ..ingest.pipeline import load_pipelines
-
     from ..ingest.geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
     from ..ingest.geoip import compile_pipeline as geo_pipeline
+    from ..ingest.pipeline import load_pipelines
 
     pipelines = load_pipelines()
     bodies = {pid: pipelines.body(pid) for pid in pipelines.ids}

@@ -70,7 +70,7 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
         jobs = {job: _last_run(client, f"{prefix}{index}") for job, index in JOB_INDICES.items()}
     now = datetime.now(UTC)
     job_rows = {job: {"index": f"{prefix}{JOB_INDICES[job]}", "last_run": ts,
-                      "recent": bool(ts) and (now - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
+                      "recent": ts is not None and (now - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
                       < RECENT_HOURS * 3600}
                 for job, ts in jobs.items()}
     rules: dict[str, int] | None = None
@@ -87,7 +87,7 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
 def _last_run(client: Elasticsearch, index: str) -> str | None:
     try:
         res = client.search(index=index, size=1, sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
-                            source=["@timestamp"], ignore_unavailable=True).body
+                            source_includes=["@timestamp"], ignore_unavailable=True).body
     except ApiError:
         return None
     hits = res.get("hits", {}).get("hits", [])

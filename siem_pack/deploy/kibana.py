@@ -100,10 +100,10 @@ class KibanaClient:
     # -- objects ------------------------------------------------------------
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         if kind == "rule":
-            return self.request("GET", "/api/detection_engine/rules", query={"rule_id": name}, ok_404=True)
+            return _obj(self.request("GET", "/api/detection_engine/rules", query={"rule_id": name}, ok_404=True))
         if kind == "data_view":
             res = self.request("GET", f"/api/data_views/data_view/{urllib.parse.quote(name)}", ok_404=True)
-            return res.get("data_view") if res else None
+            return _obj(res.get("data_view")) if res else None
         if kind == "saved_object":
             otype, oid = name.split("/", 1)
             res = self.request("POST", "/api/saved_objects/_export",
@@ -114,10 +114,10 @@ class KibanaClient:
         if kind == "exception_list":  # lists and their items, imported with the rules
             list_id, _, item_id = name.partition("::")
             if item_id:
-                return self.request("GET", "/api/exception_lists/items", ok_404=True,
-                                    query={"item_id": item_id, "namespace_type": "single"})
-            return self.request("GET", "/api/exception_lists", ok_404=True,
-                                query={"list_id": list_id, "namespace_type": "single"})
+                return _obj(self.request("GET", "/api/exception_lists/items", ok_404=True,
+                                         query={"item_id": item_id, "namespace_type": "single"}))
+            return _obj(self.request("GET", "/api/exception_lists", ok_404=True,
+                                     query={"list_id": list_id, "namespace_type": "single"}))
         raise ValueError(kind)
 
     def import_rules(self, ndjson: bytes) -> dict[str, Any]:
@@ -149,6 +149,10 @@ class KibanaClient:
             self.request("DELETE", "/api/detection_engine/rules", query={"rule_id": name}, ok_404=True)
         elif kind == "data_view":
             self.request("DELETE", f"/api/data_views/data_view/{urllib.parse.quote(name)}", ok_404=True)
+
+
+def _obj(res: Any) -> dict[str, Any] | None:
+    return dict(res) if isinstance(res, dict) else None
 
 
 def _parse(text: bytes) -> Any:

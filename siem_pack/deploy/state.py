@@ -47,8 +47,8 @@ def _ilm(client: Elasticsearch, name: str) -> dict[str, Any] | None:
 
 
 def _pipeline(client: Elasticsearch, name: str) -> dict[str, Any] | None:
-    res = client.ingest.get_pipeline(id=name).body
-    return res.get(name)
+    res = client.ingest.get_pipeline(id=name).body.get(name)
+    return dict(res) if isinstance(res, dict) else None
 
 
 def _index(client: Elasticsearch, name: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft4Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
 from ..deploy.kibana import multipart_body  # noqa: F401  (re-exported for tests)
@@ -70,7 +70,7 @@ class OpenAPISpec:
         self.path = path
         self.doc: dict[str, Any] = _nullable(yaml.safe_load(path.read_text()))
         self._resolve_parameter_refs()
-        self.registry: Registry[Any] = Registry().with_resource(self.URI, Resource(self.doc, DRAFT4))
+        self.registry: Registry[Any] = Registry().with_resource(self.URI, DRAFT4.create_resource(self.doc))
         self._routes = []
         for template, ops in self.doc.get("paths", {}).items():
             regex = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$")

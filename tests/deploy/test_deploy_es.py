@@ -4,8 +4,8 @@ after a hand edit, uninstall, and what a job's API key may and may not do."""
 from __future__ import annotations
 
 import base64
-import uuid
 import stat
+import uuid
 from pathlib import Path
 from typing import Any
 
