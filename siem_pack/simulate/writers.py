@@ -315,6 +315,7 @@ def write_inventory(org: Org, out_dir: Path) -> None:
     def dump(path: Path, obj: dict[str, Any]) -> None:
         path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=200), encoding="utf-8")
 
+    everyone = sorted({g for i in org.identities for g in i.groups})
     by_name: dict[str, list[Model]] = {}
     for m in org.models:  # one inventory model per name the logs carry (gpt-4o on two routes)
         by_name.setdefault(m.log_name, []).append(m)
@@ -322,6 +323,8 @@ def write_inventory(org: Org, out_dir: Path) -> None:
         m = same[0]
         assert all(x.tier == m.tier for x in same), f"models logged as {name} disagree on the tier"
         groups = list(dict.fromkeys(g for x in same for g in x.allowed_groups))
+        if m.tier == "public":  # open to the whole organisation: the inventory says so with every group
+            groups = everyone
         dump(out_dir / "models" / f"{m.id}.yml", {
             "id": m.id, "description": m.name, "names": [name], "tier": m.tier, "owner": m.owner,
             "environment": m.environment, "allowed_groups": groups,
