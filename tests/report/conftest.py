@@ -107,7 +107,21 @@ def make_store(path: Path, alerts: bool = True, anomalies: bool = True, n_events
             store.insert_docs("anomalies", synthetic_anomalies())
         if alerts:
             synthetic_alerts(store.con)
+            synthetic_metrics(store)
     return path
+
+
+def synthetic_metrics(store: Store) -> None:
+    """Governance metrics as `siem-pack metrics` writes them (siem_pack.respond.metrics), for
+    the Detections and response metrics panels."""
+    from siem_pack.respond.backend import DuckDBBackend
+    from siem_pack.respond.metrics import Metric, MetricsReport, write
+
+    write(DuckDBBackend(store), MetricsReport("2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.000Z", [
+        Metric(name, value, unit, scope, 1) for name, value, unit, scope in (
+            ("mttd", 300.0, "s", "all"), ("mttr", 900.0, "s", "all"), ("stage_open", 600.0, "s", "all"),
+            ("actions_executed", 2.0, "count", "all"), ("anomalies_investigated_share", 0.5, "ratio", "all"),
+            ("mttd", 120.0, "s", "scenario:secrets-in-prompt"))]))
 
 
 @pytest.fixture(scope="session")
