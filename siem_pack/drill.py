@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FindingsError, InputError
-from .store import Store, parse_ts
+from .store import Store, get_field, parse_ts
 
 RECALL_GATE = 0.9
 FALSE_ALERT_GATE = 5.0  # per 1,000 benign identity-days
@@ -145,20 +145,10 @@ def read_alerts(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _get(alert: Mapping[str, Any], name: str) -> Any:
-    """A dotted field from a flat or nested alert."""
-    if name in alert:
-        return alert[name]
-    node: Any = alert
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _ancestors(alert: Mapping[str, Any]) -> set[str]:
-    anc = _get(alert, "kibana.alert.ancestors") or []
+    anc = get_field(alert, "kibana.alert.ancestors") or []
     out = set()
     for a in anc if isinstance(anc, list) else [anc]:
         if isinstance(a, Mapping):
@@ -172,7 +162,7 @@ def _ancestors(alert: Mapping[str, Any]) -> set[str]:
 def _entities(alert: Mapping[str, Any]) -> set[str]:
     out: set[str] = set()
     for f in ALERT_ENTITY_FIELDS:
-        v = _get(alert, f)
+        v = get_field(alert, f)
         for x in v if isinstance(v, list) else [v]:
             if x:
                 out.add(str(x))
@@ -210,15 +200,15 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
     per_rule: dict[str, dict[str, Any]] = {}
     false_alerts = warmup_alerts = 0
     for alert in alerts:
-        rid = str(_get(alert, "kibana.alert.rule.rule_id") or "?")
-        rule = per_rule.setdefault(rid, {"name": str(_get(alert, "kibana.alert.rule.name") or rid), "alerts": 0,
+        rid = str(get_field(alert, "kibana.alert.rule.rule_id") or "?")
+        rule = per_rule.setdefault(rid, {"name": str(get_field(alert, "kibana.alert.rule.name") or rid), "alerts": 0,
                                          "true": 0, "false": 0, "warmup": 0, "scenarios": set()})
         rule["alerts"] += 1
         anc, ents = _ancestors(alert), _entities(alert)
-        group = _get(alert, "kibana.alert.group")
+        group = get_field(alert, "kibana.alert.group")
         if isinstance(group, Mapping) and set(group) in SOURCE_LEVEL_GROUPS:
             anc = set()  # a source-health alert: its newest event is not a finding about it
-        orig = parse_ts(_get(alert, "kibana.alert.original_time") or _get(alert, "@timestamp"))
+        orig = parse_ts(get_field(alert, "kibana.alert.original_time") or get_field(alert, "@timestamp"))
         hits = []
         for s in scen:
             sid = s["id"]
@@ -233,7 +223,7 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
                 matched[sid].append(alert)
                 rule["scenarios"].add(sid)
             continue
-        ran = parse_ts(_get(alert, "@timestamp"))
+        ran = parse_ts(get_field(alert, "@timestamp"))
         if ran is not None and ran < eval_start:
             rule["warmup"] += 1
             warmup_alerts += 1
@@ -250,12 +240,12 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
         hits = matched.get(sid, [])
         ttd = None
         if hits:
-            runs = [parse_ts(_get(a, "@timestamp")) for a in hits]
+            runs = [parse_ts(get_field(a, "@timestamp")) for a in hits]
             first = min(r for r in runs if r is not None)
             ttd = max(0.0, (first - spans[sid][0]).total_seconds())
         results.append(ScenarioResult(
             id=sid, title=s["title"], atlas=s["atlas"], owasp=s["owasp"], detected=bool(hits), time_to_detect_s=ttd,
-            alerts=len(hits), rules=sorted({str(_get(a, "kibana.alert.rule.rule_id")) for a in hits}),
+            alerts=len(hits), rules=sorted({str(get_field(a, "kibana.alert.rule.rule_id")) for a in hits}),
             events=len(s["events"]), events_stored=len(attack_events[sid])))
     eval_days = max(1, round((sim_end - eval_start).total_seconds() / 86400))
     attacker_days = {(a["user.id"], parse_ts(s["start"]).date())  # type: ignore[union-attr]

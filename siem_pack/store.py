@@ -62,6 +62,18 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def get_field(doc: Mapping[str, Any], name: str) -> Any:
+    """A dotted field of a nested document (or of a flat one); None when absent."""
+    if name in doc:
+        return doc[name]
+    node: Any = doc
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def parse_ts(value: Any) -> datetime | None:
     """An ISO-8601 string (Z or offset) or datetime → naive UTC datetime."""
     if value is None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ConfigError, FindingsError
+from ..errors import FindingsError
 from ..integrity.backend import open_backend
 from ..integrity.keys import generate_key_file as _generate
 from ..integrity.keys import load_signing_key
@@ -20,19 +19,10 @@ from ..integrity.store_es import EVENTS_PATTERN, SEALS_INDEX
 from ..integrity.verify import EventProof, VerifyReport, verify_event, verify_events
 from ..integrity.verify import verify as _verify
 from ..settings import ClusterSettings
-from ..store import parse_ts
-from .options import cluster_options, db_option, json_option
+from .options import cluster_options, db_option, json_option, parse_time
 
 TRUST_ENV = "SIEM_PACK_SEAL_TRUSTED_KEYS"
 
-
-def _time(value: str | None, where: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_ts(value)
-    except ValueError as exc:
-        raise ConfigError(f"{value!r} is not an ISO-8601 time (2026-01-31T00:00:00Z)", where=where) from exc
 
 
 def _index_options(fn: Any) -> Any:
@@ -66,7 +56,7 @@ def seal(settings: ClusterSettings, db: Path | None, events_index: str, seals_in
     """
     key = load_signing_key(key_file)
     win, gr = parse_duration(window, "--window"), parse_duration(grace, "--grace")
-    now = _time(now_text, "--now")
+    now = parse_time(now_text, "--now")
     with open_backend(settings, db, events_index=events_index, seals_index=seals_index) as (source, store):
         report = seal_windows(source, store, key, window=win, grace=gr, now=now)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else _render_seal(report, key.key_id))
@@ -115,7 +105,7 @@ def verify(settings: ClusterSettings, db: Path | None, events_index: str, seals_
       siem-pack verify --event 5f0c...e1 --trust-key 3b9d0c27a1f4e2aa
     """
     trusted = list(trust) or [k for k in re.split(r"[,\s]+", os.environ.get(TRUST_ENV, "")) if k] or None
-    start, end = _time(from_text, "--from"), _time(to_text, "--to")
+    start, end = parse_time(from_text, "--from"), parse_time(to_text, "--to")
     with open_backend(settings, db, events_index=events_index, seals_index=seals_index, read_only=True) as (src, st):
         if event_ids:
             proofs = (verify_events(src, st, list(event_ids), trusted) if len(event_ids) > 1

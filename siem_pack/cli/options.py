@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..errors import ConfigError
 from ..settings import OPTIONS, ClusterSettings
 
 
@@ -51,3 +53,15 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", type=click.Path(path_type=Path), envvar="SIEM_PACK_DB", default=None,
                         help="Embedded DuckDB file [SIEM_PACK_DB; default ./siem-pack.duckdb].")(fn)
+
+
+def parse_time(value: str | None, where: str) -> datetime | None:
+    """An ISO-8601 option value (`--from`, `--to`) as naive UTC, or a one-line error naming the option."""
+    from ..store import parse_ts
+
+    if not value:
+        return None
+    try:
+        return parse_ts(value)
+    except ValueError as exc:
+        raise ConfigError(f"{value!r} is not an ISO-8601 time (2026-01-31T00:00:00Z)", where=where) from exc

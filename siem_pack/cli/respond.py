@@ -5,7 +5,6 @@ wrap siem_pack.respond (stage 5). Embedded store by default (--db); a cluster wi
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +19,7 @@ from ..respond.actions import ACTIONS, ENV, Targets
 from ..respond.backend import open_backend
 from ..respond.respond import default_actor, respond, undo
 from ..settings import ClusterSettings
-from ..store import parse_ts
-from .options import cluster_options, db_option, json_option
-
-
-def _time(value: str | None, where: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_ts(value)
-    except ValueError as exc:
-        raise ConfigError(f"{value!r} is not an ISO-8601 time (2026-01-31T00:00:00Z)", where=where) from exc
+from .options import cluster_options, db_option, json_option, parse_time
 
 
 def _common(fn: Any) -> Any:
@@ -191,7 +180,7 @@ def alerts_list_cmd(status: str | None, from_text: str | None, to_text: str | No
       siem-pack alerts list --status open
     """
     with open_backend(settings, db, prefix) as backend:
-        rows = workflow_lib.listing(backend, status, _time(from_text, "--from"), _time(to_text, "--to"))
+        rows = workflow_lib.listing(backend, status, parse_time(from_text, "--from"), parse_time(to_text, "--to"))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -250,7 +239,7 @@ def metrics_cmd(from_text: str | None, to_text: str | None, sim_dir: Path | None
         truth = json.loads(path.read_text(encoding="utf-8"))
         ids = raw_ids_to_event_ids(db or default_db(), {e["record_id"] for s in truth["scenarios"] for e in s["events"]})
     with open_backend(settings, db, prefix) as backend:
-        report = metrics_lib.compute(backend, _time(from_text, "--from"), _time(to_text, "--to"), truth, ids)
+        report = metrics_lib.compute(backend, parse_time(from_text, "--from"), parse_time(to_text, "--to"), truth, ids)
         written = 0 if no_write else metrics_lib.write(backend, report)
     if as_json:
         click.echo(json.dumps({**report.to_dict(), "written": written}, indent=2))

@@ -171,12 +171,12 @@ class Dashboard:
 
 
 # -- loading ---------------------------------------------------------------
-class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]
+class _LineLoader(yaml.SafeLoader):
     """Records each mapping's line as `__line__` so problems say path:line."""
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = loader.construct_mapping(node, deep=True)
+    mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
     mapping["__line__"] = node.start_mark.line + 1
     return mapping
 

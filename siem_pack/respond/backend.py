@@ -24,6 +24,7 @@ from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX, iso_ms
 from ..errors import ClusterError, InputError
 from ..settings import ClusterSettings
 from ..store import Store, flatten, parse_ts, unflatten
+from ..store import get_field as doc_get
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -362,16 +363,6 @@ def open_backend(settings: ClusterSettings | None = None, db: Path | None = None
             yield DuckDBBackend(store)
 
 
-def doc_get(doc: Mapping[str, Any], name: str) -> Any:
-    """A dotted field of a nested document (or of a flat one)."""
-    if name in doc:
-        return doc[name]
-    node: Any = doc
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 __all__ = ["Backend", "DuckDBBackend", "ESBackend", "Indices", "open_backend", "doc_get", "unflatten"]

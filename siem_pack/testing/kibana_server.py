@@ -152,10 +152,10 @@ class KibanaContractServer:
             return 200, rule
         if m == "GET" and path in ("/api/exception_lists", "/api/exception_lists/items"):
             key = q.get("item_id") if path.endswith("/items") else q.get("list_id")
-            found = self.exception_lists.get(space, {}).get(f"{'item' if path.endswith('/items') else 'list'}:{key}")
-            if found is None:
+            entry = self.exception_lists.get(space, {}).get(f"{'item' if path.endswith('/items') else 'list'}:{key}")
+            if entry is None:
                 return 404, {"status_code": 404, "message": f"exception list id: \"{key}\" does not exist"}
-            return 200, found
+            return 200, entry
         if m == "POST" and path == "/api/data_views/data_view":
             dv = rec.json()["data_view"]
             views = self.data_views.setdefault(space, {})
@@ -192,20 +192,20 @@ class KibanaContractServer:
             self.cases[case["id"]] = case
             return 200, case
         if m == "POST" and path.startswith("/api/cases/") and path.endswith("/comments"):
-            case = self.cases.get(path.split("/")[3])
-            if case is None:
+            commented = self.cases.get(path.split("/")[3])
+            if commented is None:
                 return 404, {"statusCode": 404, "error": "Not Found", "message": "case not found"}
-            case["comments"].append({**rec.json(), "id": str(uuid.uuid4()), "version": "WzIsMV0=",
+            commented["comments"].append({**rec.json(), "id": str(uuid.uuid4()), "version": "WzIsMV0=",
                                      "created_at": _now(), "created_by": _USER, "pushed_at": None,
                                      "pushed_by": None, "updated_at": None, "updated_by": None})
-            case["totalComment"] = len(case["comments"])
-            case["updated_at"], case["updated_by"] = _now(), _USER
-            return 200, case
+            commented["totalComment"] = len(commented["comments"])
+            commented["updated_at"], commented["updated_by"] = _now(), _USER
+            return 200, commented
         if m == "GET" and path.startswith("/api/cases/") and path.count("/") == 3:
-            case = self.cases.get(path.split("/")[3])
-            if case is None:
+            existing = self.cases.get(path.split("/")[3])
+            if existing is None:
                 return 404, {"statusCode": 404, "error": "Not Found", "message": "case not found"}
-            return 200, case
+            return 200, existing
         return 501, {"statusCode": 501, "error": "Not Implemented", "message": f"the recorder does not answer {m} {path}"}
 
     def _import_rules(self, rec: Recorded, space: str, ndjson: bytes, overwrite: bool) -> dict[str, Any]:
@@ -264,7 +264,7 @@ class KibanaContractServer:
                 continue
             refs = obj.get("references", [])
             missing = [r for r in refs if (r["type"], r["id"]) not in store and not any(
-                json.loads(l).get("id") == r["id"] for l in ndjson.decode().splitlines() if l.strip())]
+                json.loads(line).get("id") == r["id"] for line in ndjson.decode().splitlines() if line.strip())]
             if missing:
                 errors.append({"id": obj["id"], "type": obj["type"],
                                "error": {"type": "missing_references", "references": missing}})
