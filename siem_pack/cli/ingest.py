@@ -37,10 +37,14 @@ def _format_choices() -> list[str]:
 @click.option("--max-line-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
               help="Longer lines are dead-lettered.")
 @click.option("--follow", is_flag=True, help="Keep reading one growing NDJSON file (Ctrl-C stops).")
+@click.option("--keep-content", "content_mode", type=click.Choice(["none", "truncated"]), default="none",
+              show_default=True, envvar="SIEM_PACK_CONTENT_MODE",
+              help="Prompt text is not stored by default; `truncated` keeps the first prompt cut to 256 "
+                   "characters (secrets redacted) [SIEM_PACK_CONTENT_MODE].")
 @json_option
 def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: ClusterSettings, namespace: str, index: str,
            inventory_dir: Path | None, geoip_db: Path | None, max_line_bytes: int, follow: bool,
-           as_json: bool) -> None:
+           content_mode: str, as_json: bool) -> None:
     """Normalize log files or folders (NDJSON, JSON arrays, pretty-printed JSON, .gz) into ECS
     events and store them: in the embedded DuckDB store (default), or in Elasticsearch with
     --es-url (create-only, `_id` = the event fingerprint, so a re-run never duplicates).
@@ -59,7 +63,7 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
     from ..ingest import runner
 
     kwargs: dict[str, Any] = {"inventory_dir": inventory_dir, "namespace": namespace, "index": index,
-                              "geoip_db": geoip_db, "max_line_bytes": max_line_bytes}
+                              "geoip_db": geoip_db, "max_line_bytes": max_line_bytes, "content_mode": content_mode}
     cluster = settings if settings.has_cluster else None
     if cluster is not None:
         click.echo("siem-pack: normalizing offline and bulk-indexing into Elasticsearch "

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..schema import Schema, load_schema
 from ..settings import ClusterSettings
 from ..store import flatten, parse_ts
@@ -137,6 +137,13 @@ class NormalizeResult:
 
 
 # ---- normalization ------------------------------------------------------------------------------
+# Prompt and completion text is not stored by default; `truncated` keeps the first prompt cut
+# to 256 characters (the entry pipeline's `content_mode` hint). A hashed mode would need a hash
+# processor both engines share; there is none (docs/ingest.md).
+ContentMode = Literal["none", "truncated"]
+CONTENT_MODES: tuple[str, ...] = ("none", "truncated")
+
+
 def fingerprint(record_text: str) -> str:
     """`event.id`: sha256 of the record text as read."""
     return hashlib.sha256(record_text.encode("utf-8")).hexdigest()
@@ -146,9 +153,14 @@ class Normalizer:
     """Records → events, dropped records or dead letters, through the entry pipeline offline."""
 
     def __init__(self, pipelines: PipelineSet | None = None, fmt: str = "auto", namespace: str = "default",
-                 schema: Schema | None = None, now: Callable[[], datetime] | None = None) -> None:
+                 schema: Schema | None = None, now: Callable[[], datetime] | None = None,
+                 content_mode: ContentMode = "none") -> None:
         self.pipelines = pipelines or load_pipelines()
         self.fmt = _check_format(fmt)
+        if content_mode not in CONTENT_MODES:
+            raise ConfigError(f"unknown content mode {content_mode!r}; known: {', '.join(CONTENT_MODES)}",
+                              where="--keep-content")
+        self.content_mode = content_mode
         self.namespace = namespace
         self.schema = schema or load_schema()
         self._now = now or (lambda: datetime.now(UTC))
@@ -160,6 +172,8 @@ class Normalizer:
         src: dict[str, Any] = {"message": rec.text}
         if self.fmt != "auto":
             src["siem_pack"] = {"format": self.fmt}
+        if self.content_mode != "none":  # the entry pipeline's hint: keep the prompt truncated
+            src.setdefault("siem_pack", {})["content_mode"] = self.content_mode
         now = self._now()
         out = self.pipelines.executor.run(ENTRY, src, now)
         fmt = self.fmt if self.fmt != "auto" else UNKNOWN
@@ -378,7 +392,7 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
            namespace: str = "default", index: str = DEFAULT_INDEX, pipelines: PipelineSet | None = None,
            max_line_bytes: int = MAX_LINE_BYTES, batch_size: int = 500, progress: Progress | None = None,
            records: Iterable[Record | DeadLetter] | None = None, geoip_db: Path | None = None,
-           dead_letter_db: Path | None = None) -> IngestSummary:
+           dead_letter_db: Path | None = None, content_mode: ContentMode = "none") -> IngestSummary:
     """Read, normalize and store; returns the per-format summary (the invariant is asserted).
 
     With `settings` (an --es-url), documents go to Elasticsearch index `index` (a format string
@@ -387,7 +401,7 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
     `db`); with Elasticsearch and no `dead_letter_db` they are only counted and reported.
     """
     pipelines = pipelines or load_pipelines(inventory_dir=inventory_dir, geoip_db=geoip_db)
-    norm = Normalizer(pipelines, fmt, namespace)
+    norm = Normalizer(pipelines, fmt, namespace, content_mode=content_mode)
     notes: list[str] = []
     sink: _Sink
     if settings is not None and settings.has_cluster:

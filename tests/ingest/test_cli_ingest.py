@@ -95,3 +95,25 @@ def test_pipelines_list_reports_content_errors_with_exit_1(tmp_path: Path, monke
     code, _, err = _run("pipelines", "list")
     assert code == 1
     assert f"siem-pack: error: {root / 'ingest_pipelines' / 'siem_pack-broken.yml'}: processors[0] grokk tag=oops: unknown processor [grokk]" in err
+
+
+def test_keep_content_truncated_is_a_setting(tmp_path: Path, fixtures_dir: Path) -> None:
+    """Prompt text is not stored by default; --keep-content truncated keeps it, cut and redacted."""
+    import duckdb
+
+    from siem_pack.ingest.formats import FORMATS
+
+    text = FORMATS["bedrock_invocation"].samples[0].records(fixtures_dir)[0]
+    src = tmp_path / "one.ndjson"
+    src.write_text(text + "\n")
+    prompts = {}
+    for mode in ("none", "truncated"):
+        db = tmp_path / f"{mode}.duckdb"
+        res = CliRunner().invoke(main, ["ingest", str(src), "--db", str(db), "--keep-content", mode])
+        assert res.exit_code == 0, res.output
+        with duckdb.connect(str(db), read_only=True) as con:
+            prompts[mode] = con.execute('SELECT "siem_pack.content.prompt" FROM events').fetchall()[0][0]
+    assert prompts["none"] is None
+    assert prompts["truncated"].startswith("The following text") and len(prompts["truncated"]) == 257
+    res = CliRunner().invoke(main, ["ingest", str(src), "--db", str(tmp_path / "x.duckdb"), "--keep-content", "all"])
+    assert res.exit_code == 2 and "Invalid value for '--keep-content'" in res.output
