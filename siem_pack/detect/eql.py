@@ -36,7 +36,7 @@ from .kuery import (
     Range,
     Term,
     Wildcard,
-    _Parser,
+    _Boolean,
     _unquote,
     conj,
 )
@@ -71,7 +71,7 @@ def parse_duration(text: str) -> timedelta:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
-class _Eql(_Parser):
+class _Eql(_Boolean):
     def kw(self, word: str) -> bool:
         return self.tok.kind == "word" and self.tok.text.lower() == word
 
@@ -115,24 +115,7 @@ class _Eql(_Parser):
             raise QuerySyntaxError("a sequence needs at least two steps")
         return SequenceQuery(tuple(by), maxspan, tuple(steps))
 
-    def or_(self) -> Node:
-        items = [self.and_()]
-        while self.kw("or"):
-            self.next()
-            items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(tuple(items))
-
-    def and_(self) -> Node:
-        items = [self.not_()]
-        while self.kw("and"):
-            self.next()
-            items.append(self.not_())
-        return items[0] if len(items) == 1 else And(tuple(items))
-
-    def not_(self) -> Node:
-        if self.kw("not"):
-            self.next()
-            return Not(self.not_())
+    def primary(self) -> Node:
         return self.cmp()
 
     def value(self) -> Any:

@@ -198,16 +198,15 @@ class _Parser:
 
 
 # -- KQL -----------------------------------------------------------------------------------
-class _Kql(_Parser):
-    def kw(self, word: str) -> bool:
-        return self.tok.kind == "word" and self.tok.text.lower() == word
+class _Boolean(_Parser):
+    """`or` / `and` / `not` over keyword operators, shared by KQL and EQL conditions;
+    subclasses say what a keyword is (`kw`) and what a primary expression is (`primary`)."""
 
-    def parse(self) -> Node:
-        if self.tok.kind == "end":
-            return MatchAll()
-        node = self.or_()
-        self.done()
-        return node
+    def kw(self, word: str) -> bool:
+        raise NotImplementedError
+
+    def primary(self) -> Node:
+        raise NotImplementedError
 
     def or_(self) -> Node:
         items = [self.and_()]
@@ -228,6 +227,18 @@ class _Kql(_Parser):
             self.next()
             return Not(self.not_())
         return self.primary()
+
+
+class _Kql(_Boolean):
+    def kw(self, word: str) -> bool:
+        return self.tok.kind == "word" and self.tok.text.lower() == word
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            return MatchAll()
+        node = self.or_()
+        self.done()
+        return node
 
     def primary(self) -> Node:
         if self.is_op("("):

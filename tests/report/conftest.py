@@ -12,27 +12,13 @@ from typing import Any
 
 import pytest
 
+from siem_pack.detect.alerts import ALERTS_DDL
 from siem_pack.store import Store
 
 START = datetime(2026, 3, 2, 0, 0, 0)
 MODELS = {"gpt-4o": "internal", "claude-3-5-sonnet": "confidential", "llama-3-70b": "public",
           "fin-forecast-ft": "restricted", "text-embedding-3": "internal"}
 USERS = [f"user-{i:02d}" for i in range(10)] + ["svc-batch"]
-ALERTS_DDL = """
-CREATE TABLE IF NOT EXISTS alerts (
-    "kibana.alert.uuid" VARCHAR PRIMARY KEY,
-    "@timestamp" TIMESTAMP,
-    "kibana.alert.rule.rule_id" VARCHAR,
-    "kibana.alert.rule.name" VARCHAR,
-    "kibana.alert.severity" VARCHAR,
-    "kibana.alert.risk_score" DOUBLE,
-    "kibana.alert.original_time" TIMESTAMP,
-    "kibana.alert.ancestors" VARCHAR[],
-    "kibana.alert.workflow_status" VARCHAR,
-    "user.id" VARCHAR,
-    "gen_ai.request.model" VARCHAR,
-    "source.ip" VARCHAR
-)"""
 
 
 def synthetic_events(n: int = 600, seed: int = 7) -> list[dict[str, Any]]:
@@ -95,8 +81,12 @@ def synthetic_alerts(con: Any) -> int:
          "critical", 99.0, START + timedelta(hours=60), ["ev-7-00004"], "open", "user-07", "fin-forecast-ft",
          "10.0.7.5"),
     ]
-    con.execute(ALERTS_DDL)
-    con.executemany("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(ALERTS_DDL)  # the real alerts table (siem_pack.detect.alerts)
+    columns = ["kibana.alert.uuid", "@timestamp", "kibana.alert.rule.rule_id", "kibana.alert.rule.name",
+               "kibana.alert.severity", "kibana.alert.risk_score", "kibana.alert.original_time",
+               "kibana.alert.ancestors", "kibana.alert.workflow_status", "user.id", "gen_ai.request.model", "source.ip"]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    con.executemany(f"INSERT INTO alerts ({quoted}) VALUES ({', '.join('?' * len(columns))})", rows)
     return len(rows)
 
 
