@@ -28,8 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -95,18 +93,9 @@ def in_memory(docs: list[dict[str, Any]], key: SigningKey) -> None:
     line("verify (sig + root + every leaf)", len(docs), verify_s, base)
 
 
-def load_duckdb(store: Store, docs: list[dict[str, Any]]) -> None:
-    """Bulk load (Store.insert_events goes row by row, too slow for a benchmark's volume)."""
-    cols = ["event.id", *[f.name for f in store.schema.fields if f.name != "event.id"], "doc"]
-    frame = pd.DataFrame([store.event_row(d) for d in docs], columns=cols)
-    store.con.register("bench_frame", frame)
-    store.con.execute("INSERT INTO events SELECT * FROM bench_frame")
-    store.con.unregister("bench_frame")
-
-
 def duckdb_e2e(docs: list[dict[str, Any]], key: SigningKey) -> None:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.duckdb") as store:
-        load_duckdb(store, docs)
+        store.insert_events(docs)
         print(f"DuckDB end to end, {store.count('events'):,} events")
 
         def baseline() -> None:
