@@ -36,7 +36,7 @@ def seal_chains(store: Store) -> StatusTable | None:
     cols = ("dataset", "seals", "addenda", "events_sealed", "last_window_end", "problems", "unsealed_events")
     return StatusTable(
         title="Seal chains, checked at report time (signatures and chain links; "
-              "`siem-pack integrity verify` also re-hashes the events)",
+              "`siem-pack verify` also re-hashes the events)",
         columns=cols, rows=tuple(tuple(r.get(c) for c in cols) for r in rows))
 
 
