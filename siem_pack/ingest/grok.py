@@ -11,16 +11,14 @@ from typing import Any
 
 from ..errors import ContentError
 from .processors import (
-    _MISSING,
     Build,
     Conf,
     IngestDoc,
     ProcessorFailure,
     Run,
-    java_type,
     processor,
     set_field,
-    value_for,
+    string_value,
 )
 
 _IPV4_OCT = r"(?:[0-1]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])"
@@ -158,13 +156,9 @@ def _grok(c: Conf, b: Build) -> Run:
             raise ContentError(f"grok pattern {p!r} is not a valid regex here: {exc}", where=c.where) from None
 
     def run(doc: IngestDoc) -> None:
-        v = value_for(doc, field, ignore_missing)
-        if v is _MISSING:
-            return
+        v = string_value(doc, field, ignore_missing)
         if v is None:
-            raise ProcessorFailure(f"field [{field}] is null, cannot process it.")
-        if not isinstance(v, str):
-            raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
+            return
         for i, (rx, caps) in enumerate(compiled):
             m = rx.search(v)
             if not m:

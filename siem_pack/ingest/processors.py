@@ -284,6 +284,20 @@ def value_for(doc: IngestDoc, field: str, ignore_missing: bool) -> Any:
     return v
 
 
+def string_value(doc: IngestDoc, field: str, ignore_missing: bool, action: str = "process it") -> str | None:
+    """The field's string value for processors that need one; None when the processor is to
+    be skipped (missing or null with ignore_missing). Null and non-strings fail with the
+    engines' messages (`field [f] is null, cannot <action>.`)."""
+    v = value_for(doc, field, ignore_missing)
+    if v is _MISSING:
+        return None
+    if v is None:
+        raise ProcessorFailure(f"field [{field}] is null, cannot {action}.")
+    if not isinstance(v, str):
+        raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
+    return v
+
+
 # ---- mustache templates (Elasticsearch ingest: JSON-escaped {{x}}, raw {{{x}}}) --------
 _MUSTACHE = re.compile(r"\{\{\{\s*([^{}]*?)\s*\}\}\}|\{\{\s*([^{}]*?)\s*\}\}")
 _JSON_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
@@ -1202,13 +1216,9 @@ def _split_proc(c: Conf, b: Build) -> Run:
     c.done()
 
     def run(doc: IngestDoc) -> None:
-        v = value_for(doc, field, ignore_missing)
-        if v is _MISSING:
-            return
+        v = string_value(doc, field, ignore_missing, "split")
         if v is None:
-            raise ProcessorFailure(f"field [{field}] is null, cannot split.")
-        if not isinstance(v, str):
-            raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
+            return
         set_field(doc, target, java_split(rx, v, preserve))
     return run
 
@@ -1280,13 +1290,9 @@ def _dissect(c: Conf, b: Build) -> Run:
         return ProcessorFailure(f"Unable to find match for dissect pattern: {pattern} against source: {v}")
 
     def run(doc: IngestDoc) -> None:
-        v = value_for(doc, field, ignore_missing)
-        if v is _MISSING:
-            return
+        v = string_value(doc, field, ignore_missing)
         if v is None:
-            raise ProcessorFailure(f"field [{field}] is null, cannot process it.")
-        if not isinstance(v, str):
-            raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
+            return
         if not v.startswith(lead):
             raise fail(v)
         pos = len(lead)
@@ -1354,13 +1360,9 @@ def _kv(c: Conf, b: Build) -> Run:
     brackets = re.compile(r"^[\[(<\"']|[\])>\"']$")
 
     def run(doc: IngestDoc) -> None:
-        v = value_for(doc, field, ignore_missing)
-        if v is _MISSING:
-            return
+        v = string_value(doc, field, ignore_missing, "extract key-value pairs")
         if v is None:
-            raise ProcessorFailure(f"field [{field}] is null, cannot extract key-value pairs.")
-        if not isinstance(v, str):
-            raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
+            return
         for pair in java_split(fsplit, v, False):
             kvp = vsplit.split(pair, maxsplit=1)
             if len(kvp) != 2:

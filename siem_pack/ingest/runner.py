@@ -58,6 +58,15 @@ class FormatCounts:
     def balanced(self) -> bool:
         return self.read == self.stored + self.already_present + self.dropped + self.dead_lettered
 
+    def add(self, other: FormatCounts) -> None:
+        self.read += other.read
+        self.stored += other.stored
+        self.already_present += other.already_present
+        self.dropped += other.dropped
+        self.dead_lettered += other.dead_lettered
+        self.drop_reasons.update(other.drop_reasons)
+        self.dead_reasons.update(other.dead_reasons)
+
     def to_dict(self) -> dict[str, Any]:
         return {"read": self.read, "stored": self.stored, "already_present": self.already_present,
                 "dropped": self.dropped, "dead_lettered": self.dead_lettered,
@@ -77,13 +86,7 @@ class IngestSummary:
     def total(self) -> FormatCounts:
         t = FormatCounts()
         for c in self.formats.values():
-            t.read += c.read
-            t.stored += c.stored
-            t.already_present += c.already_present
-            t.dropped += c.dropped
-            t.dead_lettered += c.dead_lettered
-            t.drop_reasons.update(c.drop_reasons)
-            t.dead_reasons.update(c.dead_reasons)
+            t.add(c)
         return t
 
     def check(self) -> None:
@@ -540,14 +543,7 @@ def _merge(into: IngestSummary, s: IngestSummary) -> None:
         if n not in into.notes:
             into.notes.append(n)
     for fmt, c in s.formats.items():
-        t = into.of(fmt)
-        t.read += c.read
-        t.stored += c.stored
-        t.already_present += c.already_present
-        t.dropped += c.dropped
-        t.dead_lettered += c.dead_lettered
-        t.drop_reasons.update(c.drop_reasons)
-        t.dead_reasons.update(c.dead_reasons)
+        into.of(fmt).add(c)
 
 
 def events_as_json(events: Iterable[dict[str, Any]]) -> Iterator[str]:
