@@ -69,9 +69,9 @@ def pipeline_processors(folder: Path | None = None) -> list[str]:
     found: set[str] = set()
     if folder is None:
         try:
-            from .deploy.bundle import _pipelines
+            from .ingest.pipeline import cluster_bodies
 
-            for body in _pipelines().values():
+            for body in cluster_bodies().values():
                 _walk_processors(body, found)
             return sorted(found)
         except SiemPackError:

@@ -39,7 +39,7 @@ def default_db() -> Path:
 def shared_dir() -> Path:
     """The read-only shared data (fixtures, contracts): `SIEM_PACK_SHARED` or ../shared."""
     env = os.environ.get("SIEM_PACK_SHARED")
-    candidates = [Path(env)] if env else [SOURCE_ROOT.parent / "shared", SOURCE_ROOT / ".." / "shared"]
+    candidates = [Path(env)] if env else [SOURCE_ROOT.parent / "shared"]
     for cand in candidates:
         if (cand / "fixtures").is_dir():
             return cand.resolve()

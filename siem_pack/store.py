@@ -223,8 +223,8 @@ class Store:
 
 
 def _scalar(v: Any, ftype: str) -> Any:
-    if ftype in ("long",):
-        return int(v) if not isinstance(v, bool) else int(v)
+    if ftype == "long":
+        return int(v)
     if ftype in ("double", "float"):
         return float(v)
     if ftype == "boolean":

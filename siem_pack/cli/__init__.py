@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import traceback
 from typing import Any
 
@@ -66,6 +65,3 @@ def main(ctx: click.Context, debug: bool) -> None:
 for _name in COMMAND_MODULES:
     importlib.import_module(f".{_name}", __name__).register(main)
 
-
-def run() -> None:  # pragma: no cover - console entry point alias
-    sys.exit(main())

@@ -126,7 +126,9 @@ def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_
     for step in template_bodies(report, prefix=prefix):
         body = step.body if step.kind == "index" else _marked(step.body, "_meta")  # an index is created once
         objects.append(DeployObject(step.kind, step.name, body))
-    pipelines = _pipelines()
+    from ..ingest.pipeline import cluster_bodies
+
+    pipelines = cluster_bodies()
     if report.processors and not report.missing_processors:
         for pid, body in sorted(pipelines.items()):
             objects.append(DeployObject("ingest_pipeline", f"{prefix}{pid}", _marked(body, "_meta")))
@@ -152,18 +154,6 @@ def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_
 def _marked(body: dict[str, Any], where: str) -> dict[str, Any]:
     bare = strip_marker(body)
     return {**bare, where: marker(content_hash(bare))}
-
-
-def _pipelines() -> dict[str, dict[str, Any]]:
-    """Pipeline id → body, generated pipelines included (siem_pack.ingest.pipeline)."""
-    from ..ingest.geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
-    from ..ingest.geoip import compile_pipeline as geo_pipeline
-    from ..ingest.pipeline import load_pipelines
-
-    pipelines = load_pipelines()
-    bodies = {pid: pipelines.body(pid) for pid in pipelines.ids}
-    bodies[GEO_PIPELINE] = dict(geo_pipeline(DEFAULT_DB_NAMES))  # the cluster's own GeoLite2 databases
-    return bodies
 
 
 def _kibana_objects(prefix: str, kibana_version: str, notes: list[str]) -> list[DeployObject]:

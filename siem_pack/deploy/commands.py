@@ -25,32 +25,33 @@ JOB_INDICES = {"baselines": "siem-pack-anomalies", "rules": "siem-pack-alerts", 
 RECENT_HOURS = 26
 
 
-def _clients(settings: ClusterSettings) -> tuple[Elasticsearch, KibanaClient | None]:
-    return es_client(settings), KibanaClient(settings) if settings.kibana_url else None
-
-
-def make_plan(settings: ClusterSettings, prefix: str = "", kibana_version: str = "9.x") -> Plan:
-    client, kibana = _clients(settings)
+def _planned(settings: ClusterSettings, prefix: str, kibana_version: str
+             ) -> tuple[Plan, Elasticsearch, KibanaClient | None]:
+    """The plan and the clients it was made with (the writers reuse them)."""
+    client = es_client(settings)
+    kibana = KibanaClient(settings) if settings.kibana_url else None
     with translated(settings.require_es()):
         report = probe_cluster(settings)
         bundle = collect(report, prefix=prefix, kibana=kibana is not None, kibana_version=kibana_version)
-        return plan(bundle, client, kibana)
+        return plan(bundle, client, kibana), client, kibana
+
+
+def make_plan(settings: ClusterSettings, prefix: str = "", kibana_version: str = "9.x") -> Plan:
+    return _planned(settings, prefix, kibana_version)[0]
 
 
 def deploy(settings: ClusterSettings, prefix: str = "", keys_dir: Path | None = None,
            kibana_version: str = "9.x") -> tuple[Plan, ApplyResult]:
-    p = make_plan(settings, prefix, kibana_version)
-    client, kibana = _clients(settings)
+    p, client, kibana = _planned(settings, prefix, kibana_version)
     with translated(settings.require_es()):
         return p, apply(p, client, kibana, keys_dir)
 
 
 def remove(settings: ClusterSettings, prefix: str = "", delete_data: bool = False,
            dry_run: bool = False) -> tuple[Plan, ApplyResult | None]:
-    p = make_plan(settings, prefix)
+    p, client, kibana = _planned(settings, prefix, "9.x")
     if dry_run:
         return p, None
-    client, kibana = _clients(settings)
     with translated(settings.require_es()):
         return p, uninstall(p, client, kibana, delete_data)
 
@@ -62,8 +63,7 @@ def rotate(settings: ClusterSettings, job: str, keys_dir: Path, prefix: str = ""
 
 
 def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
-    p = make_plan(settings, prefix)
-    client, kibana = _clients(settings)
+    p, client, kibana = _planned(settings, prefix, "9.x")
     installed = [c for c in p.changes if c.action != "create"]
     versions = sorted({c.installed_version for c in installed if c.installed_version})
     with translated(settings.require_es()):

@@ -146,6 +146,18 @@ def load_pipelines(folder: Path | None = None, inventory_dir: Path | None = None
     return PipelineSet(MappingProxyType(bodies), MappingProxyType(sources), executor)
 
 
+def cluster_bodies() -> dict[str, dict[str, Any]]:
+    """Every pipeline body as a cluster receives it (deploy, doctor): the files and the generated
+    pipelines, with the geo step reading the cluster's own GeoLite2 databases."""
+    from .geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
+    from .geoip import compile_pipeline as geo_pipeline
+
+    pipelines = load_pipelines()
+    bodies = {pid: pipelines.body(pid) for pid in pipelines.ids}
+    bodies[GEO_PIPELINE] = dict(geo_pipeline(DEFAULT_DB_NAMES))
+    return bodies
+
+
 def pipelines_from_bodies(bodies: Mapping[str, Mapping[str, Any]]) -> PipelineSet:
     """A set from in-memory bodies (tests, generated content)."""
     _load_plugins()

@@ -252,10 +252,9 @@ class KibanaContractServer:
     def _import_objects(self, space: str, ndjson: bytes, overwrite: bool) -> dict[str, Any]:
         store = self.saved_objects.setdefault(space, {})
         errors, results = [], []
-        for line in ndjson.decode().splitlines():
-            if not line.strip():
-                continue
-            obj = json.loads(line)
+        objects = [json.loads(line) for line in ndjson.decode().splitlines() if line.strip()]
+        in_file = {o.get("id") for o in objects}
+        for obj in objects:
             if "exportedCount" in obj:
                 continue
             key = (obj["type"], obj["id"])
@@ -263,8 +262,7 @@ class KibanaContractServer:
                 errors.append({"id": obj["id"], "type": obj["type"], "error": {"type": "conflict"}})
                 continue
             refs = obj.get("references", [])
-            missing = [r for r in refs if (r["type"], r["id"]) not in store and not any(
-                json.loads(line).get("id") == r["id"] for line in ndjson.decode().splitlines() if line.strip())]
+            missing = [r for r in refs if (r["type"], r["id"]) not in store and r["id"] not in in_file]
             if missing:
                 errors.append({"id": obj["id"], "type": obj["type"],
                                "error": {"type": "missing_references", "references": missing}})
