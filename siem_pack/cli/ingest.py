@@ -10,20 +10,12 @@ from typing import Any
 import click
 
 from ..settings import ClusterSettings
-from .options import cluster_options, db_option, json_option
-
-
-def _format_choices() -> list[str]:
-    try:
-        from ..ingest.formats import FORMATS
-    except ImportError:  # pragma: no cover
-        return ["auto"]
-    return ["auto", *sorted(FORMATS)]
+from .options import cluster_options, db_option, format_choices, json_option
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(_format_choices()), default="auto", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(format_choices()), default="auto", show_default=True,
               help="Log format; auto lets the entry pipeline recognise each record.")
 @db_option
 @cluster_options

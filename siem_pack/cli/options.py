@@ -65,3 +65,10 @@ def parse_time(value: str | None, where: str) -> datetime | None:
         return parse_ts(value)
     except ValueError as exc:
         raise ConfigError(f"{value!r} is not an ISO-8601 time (2026-01-31T00:00:00Z)", where=where) from exc
+
+
+def format_choices() -> list[str]:
+    """`auto` and every name of the format registry (for --format)."""
+    from ..ingest.formats import FORMATS
+
+    return ["auto", *sorted(FORMATS)]

@@ -10,15 +10,7 @@ from typing import Any
 import click
 
 from ..errors import FindingsError
-from .options import json_option
-
-
-def _format_choices() -> list[str]:
-    try:
-        from ..ingest.formats import FORMATS
-    except ImportError:  # pragma: no cover
-        return ["auto"]
-    return ["auto", *sorted(FORMATS)]
+from .options import format_choices, json_option
 
 
 @click.group()
@@ -54,7 +46,7 @@ def list_cmd(inventory_dir: Path | None, as_json: bool) -> None:
 
 @pipelines.command("test")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(_format_choices()), default="auto", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(format_choices()), default="auto", show_default=True,
               help="Log format; auto lets the entry pipeline recognise each record.")
 @click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Inventory folder (default: the bundle's inventory/).")

@@ -12,19 +12,11 @@ from click.testing import CliRunner
 from siem_pack.cli import main
 from siem_pack.run import run
 from siem_pack.simulate import simulate
+from siem_pack.store import get_field
 
 ALERT_FIELDS = ("kibana.alert.uuid", "kibana.alert.rule.rule_id", "kibana.alert.rule.name", "kibana.alert.severity",
                 "kibana.alert.risk_score", "kibana.alert.original_time", "kibana.alert.ancestors",
                 "kibana.alert.workflow_status", "@timestamp")
-
-
-def _get(doc: dict, name: str) -> object:  # type: ignore[type-arg]
-    node: object = doc
-    for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 @pytest.mark.slow
@@ -42,7 +34,7 @@ def test_run_end_to_end_and_idempotent(tmp_path: Path) -> None:
     assert docs, "the attacks raise alerts"
     for d in docs:
         for f in ALERT_FIELDS:
-            assert _get(d, f) is not None, f"alert without {f}: {d}"
+            assert get_field(d, f) is not None, f"alert without {f}: {d}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["alerts"]["total"] == len(docs)
 

@@ -156,6 +156,7 @@ def test_report_reads_a_store_another_process_holds_open(seeded_db: Path, tmp_pa
         build_report(seeded_db, tmp_path / "r.html")
     finally:
         con.close()
+    assert "siem-pack: AI model access report" in (tmp_path / "r.html").read_text()
 
 
 def test_every_status_table_of_the_spec_vocabulary_is_implemented() -> None:
