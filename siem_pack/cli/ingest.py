@@ -29,10 +29,11 @@ from .options import cluster_options, db_option, format_choices, json_option
 @click.option("--max-line-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
               help="Longer lines are dead-lettered.")
 @click.option("--follow", is_flag=True, help="Keep reading one growing NDJSON file (Ctrl-C stops).")
-@click.option("--keep-content", "content_mode", type=click.Choice(["none", "truncated"]), default="none",
+@click.option("--keep-content", "content_mode", type=click.Choice(["none", "truncated", "hashed"]), default="none",
               show_default=True, envvar="SIEM_PACK_CONTENT_MODE",
               help="Prompt text is not stored by default; `truncated` keeps the first prompt cut to 256 "
-                   "characters (secrets redacted) [SIEM_PACK_CONTENT_MODE].")
+                   "characters (secrets redacted); `hashed` stores no text, only siem_pack.content.prompt_hash "
+                   "(sha256 of the whole prompt, secrets redacted) and prompt_length [SIEM_PACK_CONTENT_MODE].")
 @json_option
 def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: ClusterSettings, namespace: str, index: str,
            inventory_dir: Path | None, geoip_db: Path | None, max_line_bytes: int, follow: bool,
@@ -50,6 +51,7 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
       siem-pack ingest logs/ --db audit.duckdb
       siem-pack ingest bedrock.log.gz --format bedrock_invocation
       siem-pack ingest gateway.ndjson --follow
+      siem-pack ingest bedrock.log --keep-content hashed
       siem-pack ingest logs/ --es-url https://es:9200 --api-key "$KEY" --json
     """
     from ..ingest import runner

@@ -1,7 +1,7 @@
 """Stage 1 → 2 helper: the documented subset of Painless that `if` conditions may use.
 
 Parsed once when a pipeline loads (siem_pack.ingest.pipeline) into a small AST, then
-compiled into a Python closure the executor (siem_pack.ingest.executor) calls per document.
+compiled into one generated Python function the executor (siem_pack.ingest.executor) calls per document.
 Anything outside the subset is a load-time `ContentError` naming what is supported.
 
 Supported (see docs/ingest.md):
@@ -401,129 +401,21 @@ def _ctx_chain(node: Node) -> list[tuple[str, bool]] | None:
     return steps[::-1]
 
 
-def _compile_chain(chain: list[tuple[str, bool]]) -> Cond:
-    first = chain[0][0]
-    rest = tuple(chain[1:])
-    if all(safe for _, safe in rest):
-        keys = tuple(k for k, _ in rest)
+def _bad_bool(op: str, v: Any) -> bool:
+    raise PainlessError(f"cannot apply [{op}] to {_jtype(v)}")
 
-        def safe_chain(ctx: dict[str, Any]) -> Any:
-            node = ctx.get(first)
-            for k in keys:
-                if node is None:
-                    return None
-                if type(node) is dict:
-                    node = node.get(k)
-                else:
-                    return _field(node, k)  # raises: field access on a non-map
-            return node
-        return safe_chain
 
-    def chain_fn(ctx: dict[str, Any]) -> Any:
-        node = ctx.get(first)
-        for k, safe in rest:
-            if node is None:
-                if safe:
-                    continue
-                raise PainlessError(_NULL_ACCESS)
-            node = node.get(k) if type(node) is dict else _field(node, k)
-        return node
-    return chain_fn
+def _str_call(t: Any, method: str, lit: str, null_safe: bool) -> Any:
+    """`x.contains('lit')` (startsWith, endsWith) when x is not a String."""
+    if t is None and null_safe:
+        return None
+    return _method(t, method, [lit])
 
 
 def _const_strings(node: Node) -> frozenset[str] | None:
     if isinstance(node, ListLit) and all(isinstance(i, Lit) and isinstance(i.value, str) for i in node.items):
         return frozenset(i.value for i in node.items if isinstance(i, Lit))
     return None
-
-
-def compile_node(node: Node) -> Cond:
-    """The AST as a closure over the document source (`ctx`)."""
-    if isinstance(node, Lit):
-        value = node.value
-        return lambda ctx: value
-    if isinstance(node, ListLit):
-        items = [compile_node(n) for n in node.items]
-        return lambda ctx: [f(ctx) for f in items]
-    if isinstance(node, Ctx):
-        return lambda ctx: ctx
-    if isinstance(node, Field):
-        chain = _ctx_chain(node)
-        if chain is not None:
-            return _compile_chain(chain)
-        target, name = compile_node(node.target), node.name
-        if node.null_safe:
-            def safe_field(ctx: dict[str, Any]) -> Any:
-                t = target(ctx)
-                return None if t is None else _field(t, name)
-            return safe_field
-        return lambda ctx: _field(target(ctx), name)
-    if isinstance(node, Call):
-        consts = _const_strings(node.target)
-        if consts is not None and node.method == "contains":
-            (arg,) = (compile_node(a) for a in node.args)
-
-            def in_consts(ctx: dict[str, Any]) -> bool:
-                v = arg(ctx)
-                return type(v) is str and v in consts
-            return in_consts
-        target, method = compile_node(node.target), node.method
-        args = [compile_node(a) for a in node.args]
-        null_safe = node.null_safe
-        if (method in ("contains", "startsWith", "endsWith") and len(node.args) == 1
-                and isinstance(node.args[0], Lit) and isinstance(node.args[0].value, str)):
-            # `x.contains('lit')` on a String: the common shape, answered without the generic call
-            lit_arg = node.args[0].value
-            str_op = {"contains": str.__contains__, "startsWith": str.startswith, "endsWith": str.endswith}[method]
-
-            def str_call(ctx: dict[str, Any]) -> Any:
-                t = target(ctx)
-                if type(t) is str:
-                    return str_op(t, lit_arg)
-                if t is None and null_safe:
-                    return None
-                return _method(t, method, [lit_arg])
-            return str_call
-
-        def call(ctx: dict[str, Any]) -> Any:
-            t = target(ctx)
-            if t is None and null_safe:
-                return None
-            return _method(t, method, [a(ctx) for a in args])
-        return call
-    if isinstance(node, Unary):
-        operand = compile_node(node.operand)
-
-        def not_(ctx: dict[str, Any]) -> bool:
-            v = operand(ctx)
-            if not isinstance(v, bool):
-                raise PainlessError(f"cannot apply [!] to {_jtype(v)}")
-            return not v
-        return not_
-    if isinstance(node, InstanceOf):
-        operand, tname = compile_node(node.operand), node.type_name
-        simple = {"String": str, "List": list, "Map": dict}.get(tname)
-        if simple is not None:  # the common checks, without the general helper
-            return lambda ctx: isinstance(operand(ctx), simple)
-        return lambda ctx: _instanceof(operand(ctx), tname)
-    if isinstance(node, Binary):
-        op = node.op
-        if op in ("&&", "||"):
-            return _compile_logic(op, _operands(node, op))
-        left, right = compile_node(node.left), compile_node(node.right)
-        lit = node.right if isinstance(node.right, Lit) else None
-        if op in ("==", "!=") and lit is not None and (lit.value is None or isinstance(lit.value, str)):
-            # the common shapes `x == null`, `x == 'literal'`: exact and fast
-            v = lit.value
-            if v is None:
-                return (lambda ctx: left(ctx) is None) if op == "==" else (lambda ctx: left(ctx) is not None)
-            return (lambda ctx: left(ctx) == v) if op == "==" else (lambda ctx: left(ctx) != v)
-        if op == "==":
-            return lambda ctx: _equals(left(ctx), right(ctx))
-        if op == "!=":
-            return lambda ctx: not _equals(left(ctx), right(ctx))
-        return lambda ctx: _compare(op, left(ctx), right(ctx))
-    raise TypeError(node)
 
 
 def _operands(node: Node, op: str) -> list[Node]:
@@ -533,37 +425,107 @@ def _operands(node: Node, op: str) -> list[Node]:
     return [node]
 
 
-def _compile_logic(op: str, operands: list[Node]) -> Cond:
-    """`&&` / `||` over operands as one loop, not nested closures."""
-    fns = tuple(compile_node(n) for n in operands)
-    stop = op == "||"  # || stops at the first true, && at the first false
-    if len(fns) == 2:  # the commonest shape, without the loop
-        first, second = fns
-        early: bool = stop  # the value that ends the chain early
+class Emitter:
+    """Python source for a condition's AST: one expression with the exact semantics of the
+    Painless subset (the helpers above raise the engine's errors), so a condition costs one
+    call and no nested closures. Constants the source cannot spell are named `_k<n>`; `_t`,
+    `_b`, `_v`, `_m` are temporaries (each is read right after it is assigned, before any
+    other assignment to it can happen, so nesting is safe)."""
 
-        def logic2(ctx: dict[str, Any]) -> bool:
-            v = first(ctx)
-            if v is stop:
-                return early
-            if v is not (not stop):
-                raise PainlessError(f"cannot apply [{op}] to {_jtype(v)}")
-            w = second(ctx)
-            if w is True:
-                return True
-            if w is False:
-                return False
-            raise PainlessError(f"cannot apply [{op}] to {_jtype(w)}")
-        return logic2
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {
+            "_field": _field, "_method": _method, "_equals": _equals, "_compare": _compare,
+            "_instanceof": _instanceof, "_bad_bool": _bad_bool, "_str_call": _str_call,
+        }
 
-    def logic(ctx: dict[str, Any]) -> bool:
-        for f in fns:
-            v = f(ctx)
-            if v is stop:
-                return bool(v)
-            if v is not (not stop):
-                raise PainlessError(f"cannot apply [{op}] to {_jtype(v)}")
-        return not stop
-    return logic
+    def const(self, value: Any) -> str:
+        if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and value == value):
+            return repr(value)
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def chain(self, chain: list[tuple[str, bool]]) -> str:
+        src = f"ctx.get({chain[0][0]!r})"
+        for k, safe in chain[1:]:
+            step = f"(_t.get({k!r}) if type(_t) is dict else _field(_t, {k!r}))"
+            src = f"(None if (_t := {src}) is None else {step})" if safe else \
+                f"(_t.get({k!r}) if type(_t := {src}) is dict else _field(_t, {k!r}))"
+        return src
+
+    def logic(self, op: str, operands: list[Node]) -> str:
+        parts = [f"(_b if ((_b := {self.expr(n)}) is True or _b is False) else _bad_bool({op!r}, _b))"
+                 for n in operands]
+        return "(" + (" and " if op == "&&" else " or ").join(parts) + ")"
+
+    def expr(self, node: Node) -> str:  # noqa: PLR0911, PLR0912 - one case per node shape
+        if isinstance(node, Lit):
+            return self.const(node.value)
+        if isinstance(node, ListLit):
+            return "[" + ", ".join(self.expr(n) for n in node.items) + "]"
+        if isinstance(node, Ctx):
+            return "ctx"
+        if isinstance(node, Field):
+            chain = _ctx_chain(node)
+            if chain is not None:
+                return self.chain(chain)
+            target = self.expr(node.target)
+            if node.null_safe:
+                return f"(None if (_t := {target}) is None else _field(_t, {node.name!r}))"
+            return f"_field({target}, {node.name!r})"
+        if isinstance(node, Call):
+            consts = _const_strings(node.target)
+            if consts is not None and node.method == "contains":
+                return f"(type(_v := {self.expr(node.args[0])}) is str and _v in {self.const(consts)})"
+            target, method = self.expr(node.target), node.method
+            if (method in ("contains", "startsWith", "endsWith") and len(node.args) == 1
+                    and isinstance(node.args[0], Lit) and isinstance(node.args[0].value, str)):
+                # `x.contains('lit')` on a String: the common shape, without the generic call
+                word = repr(node.args[0].value)
+                fast = {"contains": f"{word} in _m", "startsWith": f"_m.startswith({word})",
+                        "endsWith": f"_m.endswith({word})"}[method]
+                return f"(({fast}) if type(_m := {target}) is str else _str_call(_m, {method!r}, {word}, {node.null_safe}))"
+            args = ", ".join(self.expr(a) for a in node.args)
+            if node.null_safe:
+                return f"(None if (_m := {target}) is None else _method(_m, {method!r}, [{args}]))"
+            return f"_method({target}, {method!r}, [{args}])"
+        if isinstance(node, Unary):
+            return (f"(False if (_b := {self.expr(node.operand)}) is True else "
+                    f"(True if _b is False else _bad_bool('!', _b)))")
+        if isinstance(node, InstanceOf):
+            simple = {"String": "str", "List": "list", "Map": "dict"}.get(node.type_name)
+            if simple is not None:
+                return f"isinstance({self.expr(node.operand)}, {simple})"
+            return f"_instanceof({self.expr(node.operand)}, {node.type_name!r})"
+        if isinstance(node, Binary):
+            op = node.op
+            if op in ("&&", "||"):
+                return self.logic(op, _operands(node, op))
+            left, right = self.expr(node.left), self.expr(node.right)
+            lit = node.right if isinstance(node.right, Lit) else None
+            if op in ("==", "!=") and lit is not None and (lit.value is None or isinstance(lit.value, str)):
+                # the common shapes `x == null`, `x == 'literal'`: exact and fast
+                if lit.value is None:
+                    return f"({left} is None)" if op == "==" else f"({left} is not None)"
+                return f"({left} {op} {right})"
+            if op == "==":
+                return f"_equals({left}, {right})"
+            if op == "!=":
+                return f"(not _equals({left}, {right}))"
+            return f"_compare({op!r}, {left}, {right})"
+        raise TypeError(node)
+
+    def function(self, source: str, name: str = "cond") -> Cond:
+        code = f"def {name}(ctx):\n    return {source}\n"
+        exec(compile(code, f"<painless {name}>", "exec"), self.names)  # noqa: S102 - our own generated source
+        fn: Cond = self.names[name]
+        return fn
+
+
+def compile_node(node: Node) -> Cond:
+    """The AST as one generated function over the document source (`ctx`)."""
+    em = Emitter()
+    return em.function(em.expr(node))
 
 
 @dataclass(frozen=True)
@@ -575,7 +537,7 @@ class DispatchKey:
     path: tuple[tuple[str, bool], ...]
     literal: str | None
     read: Cond
-    rest: Cond | None
+    rest: Node | None
 
 
 def _equality(node: Node) -> tuple[list[tuple[str, bool]], str | None] | None:
@@ -594,8 +556,11 @@ def dispatch_key(node: Node) -> DispatchKey | None:
     if eq is None:
         return None
     chain, literal = eq
-    rest = _compile_logic("&&", operands[1:]) if len(operands) > 1 else None
-    return DispatchKey(tuple(chain), literal, _compile_chain(chain), rest)
+    em = Emitter()
+    rest = None
+    for operand in operands[1:]:  # the remaining `&&` chain, evaluated as the whole one would be
+        rest = operand if rest is None else Binary("&&", rest, operand)
+    return DispatchKey(tuple(chain), literal, em.function(em.chain(chain), "read"), rest)
 
 
 def compile_condition(source: str, where: str = "") -> Cond:

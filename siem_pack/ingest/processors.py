@@ -8,7 +8,8 @@ Elasticsearch and OpenSearch share are here. The `geoip` processor is registered
 siem_pack.ingest.geoip (see `register`), imported lazily by siem_pack.ingest.pipeline.
 
 Neighbours: siem_pack.ingest.pipeline (loads and validates files), siem_pack.ingest.executor
-(wraps each closure with `if`, `ignore_failure`, `on_failure` and runs pipelines),
+(calls each closure from generated code that applies `if`, `ignore_failure`, `on_failure`,
+and runs pipelines),
 siem_pack.ingest.painless (conditions).
 """
 
@@ -1120,7 +1121,7 @@ def prefiltered_sub(rx: re.Pattern[str], rep: Any) -> Callable[[str], str]:
     return sub
 
 
-def _java_replacement(rep: str) -> Callable[[re.Match[str]], str]:
+def java_replacement(rep: str) -> Callable[[re.Match[str]], str]:
     parts: list[tuple[int, str]] = []  # (0 literal | 1 group), text
     i = 0
     while i < len(rep):
@@ -1159,7 +1160,7 @@ def _gsub(c: Conf, b: Build) -> Run:
     field = c.str("field", required=True)
     target = c.str("target_field") or field
     rx = java_regex(c.str("pattern", required=True), c.where)
-    rep = _java_replacement(c.str("replacement", required=True))
+    rep = java_replacement(c.str("replacement", required=True))
     ignore_missing = c.bool("ignore_missing")
     c.done()
     sub = prefiltered_sub(rx, rep)

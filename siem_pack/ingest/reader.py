@@ -6,7 +6,7 @@ JSON objects, each optionally gzip-compressed (recognised by its magic bytes, wh
 name). Folders are read recursively in name order (hidden files skipped). Blank lines are not
 records. Invalid UTF-8 and lines longer than `max_line_bytes` (default 1 MiB) become dead
 letters with the reason and the original, redacted by the secret detectors
-(siem_pack.ingest.secrets). Invalid JSON in an NDJSON line is left to the entry pipeline, whose
+(siem_pack.ingest.secrets) and with prompt and completion text scrubbed (`redact`). Invalid JSON in an NDJSON line is left to the entry pipeline, whose
 `json` processor fails it (so both engines dead-letter it with the same reason).
 
 Neighbour: siem_pack.ingest.runner turns records into events.
@@ -19,8 +19,9 @@ import hashlib
 import io
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -54,12 +55,35 @@ class DeadLetter:
 
 
 def redact(text: str) -> str:
-    """The secret detectors' redaction (identity until siem_pack.ingest.secrets exists)."""
-    try:
-        from .secrets import redact as _redact
-    except ImportError:  # pragma: no cover
-        return text
-    return _redact(text)[0]
+    """What a dead letter keeps of a record: secrets redacted by the detectors
+    (siem_pack.ingest.secrets), then prompt and completion text replaced by `[CONTENT]` with
+    the entry pipeline's own scrub (as `event.original` of a stored event has it)."""
+    from .secrets import redact as _redact
+
+    return _content_scrub()(_redact(text)[0])
+
+
+SCRUB_TAG = "entry-scrub-content"
+
+
+@lru_cache(maxsize=1)
+def _content_scrub() -> Callable[[str], str]:
+    """The entry pipeline's `gsub` tagged entry-scrub-content, compiled by the executor's
+    regex translation: one definition of what counts as content, for events and dead letters."""
+    import yaml
+
+    from ..errors import ContentError
+    from ..paths import content_dir
+    from .processors import java_regex, java_replacement, prefiltered_sub
+
+    path = content_dir("ingest_pipelines") / "siem_pack-entry.yml"
+    for proc in yaml.safe_load(path.read_text(encoding="utf-8")).get("processors") or []:
+        conf = proc.get("gsub") if isinstance(proc, dict) else None
+        if isinstance(conf, dict) and conf.get("tag") == SCRUB_TAG:
+            where = f"{path}: gsub tag={SCRUB_TAG}"
+            return prefiltered_sub(java_regex(conf["pattern"], where), java_replacement(conf["replacement"]))
+    raise ContentError(f"no gsub processor tagged {SCRUB_TAG} (dead letters need it to keep prompts out)",
+                       where=str(path))
 
 
 def _dead(source: str, line: int, reason: str, raw: bytes | str) -> DeadLetter:

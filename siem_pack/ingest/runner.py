@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -141,15 +142,34 @@ class NormalizeResult:
 
 # ---- normalization ------------------------------------------------------------------------------
 # Prompt and completion text is not stored by default; `truncated` keeps the first prompt cut
-# to 256 characters (the entry pipeline's `content_mode` hint). A hashed mode would need a hash
-# processor both engines share; there is none (docs/ingest.md).
-ContentMode = Literal["none", "truncated"]
-CONTENT_MODES: tuple[str, ...] = ("none", "truncated")
+# to 256 characters, `hashed` only the sha256 and length of the whole prompt (docs/ingest.md).
+# The entry pipeline's `siem_pack.content_mode` hint: `hashed` asks it for the `full` prompt,
+# which `hash_prompt` replaces by its hash right after the pipeline (no hash processor is the
+# same on Elasticsearch and OpenSearch, and the pipelines use no scripts).
+ContentMode = Literal["none", "truncated", "hashed"]
+CONTENT_MODES: tuple[str, ...] = ("none", "truncated", "hashed")
+_PIPELINE_HINTS = {"truncated": "truncated", "hashed": "full"}
 
 
 def fingerprint(record_text: str) -> str:
     """`event.id`: sha256 of the record text as read."""
     return hashlib.sha256(record_text.encode("utf-8")).hexdigest()
+
+
+def hash_prompt(doc: dict[str, Any]) -> None:
+    """`--keep-content hashed`: replace `siem_pack.content.prompt` (the whole first prompt, as the
+    pipeline extracted it from the secret-redacted record) by `prompt_hash`, the hex sha256 of
+    its UTF-8 text with JSON escapes decoded, and `prompt_length` (characters). In place."""
+    content = (doc.get("siem_pack") or {}).get("content")
+    if not isinstance(content, dict) or not isinstance(content.get("prompt"), str):
+        return
+    raw = content.pop("prompt")
+    try:
+        text = json.loads(f'"{raw}"')
+    except ValueError:
+        text = raw
+    content["prompt_hash"] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    content["prompt_length"] = len(text)
 
 
 class Normalizer:
@@ -169,14 +189,15 @@ class Normalizer:
         self._now = now or (lambda: datetime.now(UTC))
         self._checks = [(f.name, f.type) for f in self.schema.fields
                         if f.type in ("long", "double", "float", "boolean", "date", "ip")]
+        self._check_tree = _check_tree(self._checks)
 
     def normalize(self, rec: Record) -> tuple[str, dict[str, Any] | Dropped | DeadLetter]:
         """(format, event | Dropped | DeadLetter) for one record."""
         src: dict[str, Any] = {"message": rec.text}
         if self.fmt != "auto":
             src["siem_pack"] = {"format": self.fmt}
-        if self.content_mode != "none":  # the entry pipeline's hint: keep the prompt truncated
-            src.setdefault("siem_pack", {})["content_mode"] = self.content_mode
+        if self.content_mode != "none":  # the entry pipeline's hint: keep the prompt (truncated or full)
+            src.setdefault("siem_pack", {})["content_mode"] = _PIPELINE_HINTS[self.content_mode]
         now = self._now()
         out = self.pipelines.executor.run(ENTRY, src, now)
         fmt = self.fmt if self.fmt != "auto" else UNKNOWN
@@ -187,6 +208,8 @@ class Normalizer:
             where = f" [{out.error_tag}]" if out.error_tag else ""
             return fmt, _dead_letter(rec, f"{out.error}{where}", fmt)
         doc = out.doc
+        if self.content_mode == "hashed":  # the full prompt never leaves the Normalizer
+            hash_prompt(doc)
         fmt = str((doc.get("siem_pack") or {}).get("format") or fmt)
         problem = self._validate(doc, now)
         if problem:
@@ -209,7 +232,9 @@ class Normalizer:
         when = when.replace(tzinfo=UTC)
         if when < EARLIEST or when > now + FUTURE_SLACK:
             return f"absurd @timestamp {ts} (before {EARLIEST:%Y-%m-%d} or more than a day ahead)"
-        flat = flatten(doc)
+        if _all_fit(doc, self._check_tree):
+            return None
+        flat = flatten(doc)  # something does not fit: name the first, in schema order
         for name, ftype in self._checks:
             v = flat.get(name)
             if v is None:
@@ -218,6 +243,46 @@ class Normalizer:
                 if not _fits(x, ftype):
                     return f"wrong type: {name} is {str(x)[:60]!r}, expected {ftype}"
         return None
+
+
+# a typed field's name split on dots, as a tree: key → (its type or None, the tree below it)
+CheckTree = dict[str, tuple[str | None, "CheckTree"]]
+
+
+def _check_tree(checks: Sequence[tuple[str, str]]) -> CheckTree:
+    tree: CheckTree = {}
+    for name, ftype in checks:
+        node, parts = tree, name.split(".")
+        for i, part in enumerate(parts):
+            own, below = node.get(part, (None, {}))
+            node[part] = (ftype if i == len(parts) - 1 else own, below)
+            node = below
+    return tree
+
+
+def _all_fit(node: dict[str, Any], tree: CheckTree) -> bool:
+    """Whether every typed field of a nested document fits its type: the walk of `flatten`
+    + the checks, visiting only the branches that hold typed fields. A key with a dot in it
+    (which flatten would join with its prefix) answers False, so the exact check decides."""
+    for key, value in node.items():
+        entry = tree.get(key)
+        if entry is None:
+            if "." in key:
+                return False
+            continue
+        ftype, below = entry
+        if type(value) is dict:  # what the pipelines build (json, set)
+            if below and not _all_fit(value, below):
+                return False
+        elif ftype is not None and value is not None:
+            for x in value if isinstance(value, list) else (value,):
+                if not _fits(x, ftype):
+                    return False
+    return True
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # the common case, without ipaddress
 
 
 def _fits(x: Any, ftype: str) -> bool:
@@ -250,6 +315,8 @@ def _fits(x: Any, ftype: str) -> bool:
         except (TypeError, ValueError):
             return False
     if ftype == "ip":
+        if type(x) is str and _IPV4.fullmatch(x):
+            return True
         import ipaddress
 
         try:

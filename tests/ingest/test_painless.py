@@ -43,6 +43,11 @@ DOC: dict[str, Any] = {"a": {"b": "xyz"}, "n": 7, "f": 2.5, "s": "Hello", "l": [
     ("ctx['@timestamp'].compareTo('2024-05-01T00:00:00.001Z') < 0", True),
     ("ctx.s.length() == 5 && ' x '.trim() == 'x'", True),
     ("ctx.a?.['b'] == 'xyz'", True),
+    # nested shapes: the generated expression reuses temporaries, each read before reassigned
+    ("ctx.a?.b == ctx.a?.b && ctx.missing?.x?.y == ctx.m?.nope", True),
+    ("!(ctx.s instanceof String && ctx.s.contains(ctx.a?.b)) && !(ctx.a.b.startsWith(ctx.s))", True),
+    ("['xyz', 'q'].contains(ctx.a?.b) && ['Hello'].contains(ctx.s) && !['z'].contains(ctx.missing?.b)", True),
+    ("(ctx.missing?.b == null || ctx.missing.b == 'x') && (ctx.n == 8 || (ctx.f > 2 && ctx.l.contains('t1')))", True),
 ])
 def test_conditions_evaluate_like_painless(cond: str, expected: bool) -> None:
     assert compile_condition(cond)(DOC) is expected
@@ -55,6 +60,10 @@ def test_conditions_evaluate_like_painless(cond: str, expected: bool) -> None:
     ("ctx.s > 1", "Cannot apply [>] operation to types [java.lang.String] and [java.lang.Integer]."),
     ("ctx.n.startsWith('x')", "dynamic method"),
     ("ctx.s && true", "cannot apply [&&]"),
+    ("ctx.n == 7 && ctx.a.b.contains(ctx.missing.z)", 'Cannot invoke "Object.getClass()"'),
+    ("!ctx.s", "cannot apply [!] to java.lang.String"),
+    ("ctx.missing?.b.contains('x')", "cannot invoke contains() on null"),
+    ("ctx.n == 8 || ctx.s", "cannot apply [||] to java.lang.String"),
 ])
 def test_runtime_errors_fail_the_processor(cond: str, message: str) -> None:
     with pytest.raises(PainlessError, match=re.escape(message)):

@@ -94,6 +94,24 @@ def test_a_planted_key_never_reaches_the_store_in_clear(tmp_path: Path, db_path:
     assert everything.count("[REDACTED:aws_access_key_id]") >= 2
 
 
+def test_dead_letters_keep_no_prompt_text(tmp_path: Path, db_path: Path) -> None:
+    """A record that fails (here: an absurd timestamp; and a line cut by invalid JSON) is kept
+    for a re-run by source and line, without its prompt: the entry pipeline's own scrub."""
+    prompt = "summarise the merger memo for project bluebird"
+    rec = {**_compat(), "request_id": "req-old", "timestamp": "1970-01-02T00:00:00Z", "prompt": prompt}
+    f = tmp_path / "p.ndjson"
+    f.write_text(json.dumps(rec) + "\n" + json.dumps(rec)[:-30] + "\n")
+    s = ingest([f], db=db_path)
+    assert s.total.dead_lettered == 2
+    with Store(db_path) as store:
+        rows = store.con.execute("SELECT line, original FROM dead_letters ORDER BY line").fetchall()
+    assert [r[0] for r in rows] == [1, 2]
+    for _, original in rows:
+        assert "bluebird" not in original
+        assert '"prompt": "[CONTENT]"' in original
+        assert '"request_id": "req-old"' in original  # the rest stays, for the analyst
+
+
 def test_dropped_records_are_counted_with_the_pipelines_reason(tmp_path: Path, db_path: Path) -> None:
     base = load_pipelines()
     bodies = {pid: base.body(pid) for pid in base.ids}
