@@ -853,6 +853,9 @@ def date_parser(fmt: str, where: str) -> DateParser:
 def format_date(dt: datetime) -> str:
     """Elasticsearch's default date output: yyyy-MM-dd'T'HH:mm:ss.SSSXXX."""
     off = dt.utcoffset() or timedelta(0)
+    if not off.seconds % 60 and not off.microseconds:  # whole minutes: isoformat says the same, faster
+        text = dt.isoformat(timespec="milliseconds")
+        return text[:-6] + "Z" if not off else text
     base = dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{dt.microsecond // 1000:03d}"
     if not off:
         return base + "Z"

@@ -31,7 +31,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    nxt = [_sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]  # node_hash
     if len(level) % 2:
         nxt.append(level[-1])
     return nxt

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from ..errors import ConfigError, InputError
@@ -138,9 +139,13 @@ class Seal:
 
     def entries(self) -> list[tuple[str, str]]:
         """The manifest as (event.id, leaf hex) pairs, in window order."""
+        return list(self._entries)
+
+    @cached_property
+    def _entries(self) -> tuple[tuple[str, str], ...]:  # parsed once: verify reads it several times
         if self.manifest is None:
             raise ValueError(f"seal {self.seal_id} was loaded without its manifest")
-        return [(str(i), str(h)) for i, h in json.loads(self.manifest)]
+        return tuple((str(i), str(h)) for i, h in json.loads(self.manifest))
 
 
 _UNSIGNED = frozenset({"signature", "seal_hash", "manifest"})
@@ -175,8 +180,9 @@ class EventSource(Protocol):
         """Event counts per (dataset, window start), all time."""
         ...
 
-    def window_events(self, dataset: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Whole documents of one dataset with start <= @timestamp < end (any order)."""
+    def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterable[dict[str, Any]]:
+        """Whole documents of one dataset with start <= @timestamp < end (any order), one at a
+        time where the backend can stream them."""
         ...
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -208,34 +214,42 @@ class SealStore(Protocol):
         ...
 
 
-def leaves_of(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
-    """(event.id, leaf hash) for each document, in window order (@timestamp, event.id)."""
-    keyed = []
-    for doc in docs:  # hash in the order given (memory order), sort the small tuples after
+LeafEntry = tuple[datetime, str, bytes]  # (@timestamp, event.id, leaf hash): one event, its document dropped
+
+
+def leaf_entry(doc: Mapping[str, Any], t: datetime | None = None) -> LeafEntry:
+    """(@timestamp, event.id, leaf hash) of one document (`t`: its @timestamp when already read)."""
+    ev = doc.get("event")
+    eid = ev.get("id") if type(ev) is dict else None  # the usual nested form, else any form
+    if type(eid) is not str:
         eid = event_id(doc)
         if eid is None:
             raise InputError("an event without event.id cannot be sealed", where=str(doc.get("@timestamp")))
-        keyed.append((event_time(doc) or datetime.min, eid, merkle.leaf_hash(canonical_bytes(doc))))
-    keyed.sort(key=lambda k: (k[0], k[1]))
+    return (t or event_time(doc) or datetime.min, eid, merkle.leaf_hash(canonical_bytes(doc)))
+
+
+def in_window_order(keyed: list[LeafEntry]) -> list[tuple[str, bytes]]:
+    """(event.id, leaf hash) in window order (@timestamp, event.id); sorts `keyed` in place."""
+    keyed.sort()
     return [(eid, leaf) for _, eid, leaf in keyed]
+
+
+def leaves_of(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
+    """(event.id, leaf hash) for each document, in window order (@timestamp, event.id)."""
+    return in_window_order([leaf_entry(doc) for doc in docs])
 
 
 def leaf_map(docs: Iterable[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
     """(event.id, leaf hash) for each document, in the order given (verify needs no order)."""
-    out = []
-    for doc in docs:
-        eid = event_id(doc)
-        if eid is None:
-            raise InputError("an event without event.id cannot be sealed", where=str(doc.get("@timestamp")))
-        out.append((eid, merkle.leaf_hash(canonical_bytes(doc))))
-    return out
+    return [(eid, leaf) for _, eid, leaf in map(leaf_entry, docs)]
 
 
-def events_by_window(source: EventSource, dataset: str, windows: Sequence[tuple[datetime, datetime]],
-                     sizes: Sequence[int], limit: int = 20_000) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """Yield (i, documents of window i) for sorted, non-overlapping `windows` of one dataset,
-    fetching consecutive windows together (up to about `limit` events per query, by `sizes`).
-    A document goes to the window its own @timestamp falls in."""
+def window_leaves(source: EventSource, dataset: str, windows: Sequence[tuple[datetime, datetime]],
+                  sizes: Sequence[int], limit: int = 20_000) -> Iterator[tuple[int, list[LeafEntry]]]:
+    """Yield (i, leaf entries of window i, in no order) for sorted, non-overlapping `windows` of
+    one dataset, fetching consecutive windows together (up to about `limit` events per query,
+    by `sizes`). A document goes to the window its own @timestamp falls in; it is hashed as it
+    streams in and not kept (holding whole documents costs memory and garbage-collector time)."""
     i = 0
     while i < len(windows):
         j, total = i, 0
@@ -243,12 +257,15 @@ def events_by_window(source: EventSource, dataset: str, windows: Sequence[tuple[
             total += sizes[j]
             j += 1
         starts = [w[0] for w in windows[i:j]]
-        parts: list[list[dict[str, Any]]] = [[] for _ in starts]
-        for doc in source.window_events(dataset, windows[i][0], windows[j - 1][1]):
+        ends = [w[1] for w in windows[i:j]]
+        parts: list[list[LeafEntry]] = [[] for _ in starts]
+        for doc in source.window_events(dataset, starts[0], ends[-1]):
             t = event_time(doc)
-            k = bisect_right(starts, t) - 1 if t is not None else -1
-            if k >= 0 and t is not None and t < windows[i + k][1]:
-                parts[k].append(doc)
+            if t is None:
+                continue
+            k = bisect_right(starts, t) - 1
+            if k >= 0 and t < ends[k]:
+                parts[k].append(leaf_entry(doc, t))
         yield from ((i + k, part) for k, part in enumerate(parts))
         i = j
 
@@ -332,33 +349,32 @@ def seal_windows(source: EventSource, store: SealStore, key: SigningKey, *, wind
         todo[b.dataset].append(b)
     for dataset, buckets in sorted(todo.items()):
         windows = [(b.start, b.start + window) for b in buckets]
-        for i, docs in events_by_window(source, dataset, windows, [b.count for b in buckets]):
+        for i, keyed in window_leaves(source, dataset, windows, [b.count for b in buckets]):
             start, end = windows[i]
             prior = covered.get((dataset, iso(start)), [])
             head = heads.get(dataset)
             seq, prev = (head.seq + 1, head.seal_hash) if head else (0, GENESIS)
             if not prior:
-                if not docs:
+                if not keyed:
                     continue
                 behind = last_window.get(dataset, "") > iso(start)  # the chain has sealed later windows
-                seal = make_seal(leaves_of(docs), dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
+                entries = in_window_order(keyed)
+                seal = make_seal(entries, dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
                                  key=key, sealed_at=now, kind="addendum" if behind else "window")
                 if behind:  # a whole window arrived late: an addendum to no seal
-                    report.late.append(LateEvents(None, seal.seal_id, dataset, iso(start),
-                                                  [i for i, _ in seal.entries()]))
+                    report.late.append(LateEvents(None, seal.seal_id, dataset, iso(start), [i for i, _ in entries]))
                 else:
                     last_window[dataset] = seal.window_start
             else:
                 sealed = store.seals(with_manifest=True, ids=[p.seal_id for p in prior])
                 known = {eid for s in sealed for eid, _ in s.entries()}
-                late = [d for d in docs if event_id(d) not in known]
+                late = in_window_order([k for k in keyed if k[1] not in known])
                 if not late:
                     continue
                 main = next((p for p in prior if p.kind == "window"), prior[0])
-                seal = make_seal(leaves_of(late), dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
+                seal = make_seal(late, dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
                                  key=key, sealed_at=now, kind="addendum", addendum_of=main.seal_id)
-                report.late.append(LateEvents(main.seal_id, seal.seal_id, dataset, iso(start),
-                                              [i for i, _ in seal.entries()]))
+                report.late.append(LateEvents(main.seal_id, seal.seal_id, dataset, iso(start), [i for i, _ in late]))
             heads[dataset] = seal
             new.append(seal)
     if new:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,15 @@ class DuckDBEvents:
         epoch = datetime(1970, 1, 1)
         return [Bucket(ds, epoch + timedelta(microseconds=b * step), int(n)) for ds, b, n in rows]
 
-    def window_events(self, dataset: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """Documents decoded one at a time as the caller takes them (the JSON text is fetched
+        at once, so the connection is free for other queries meanwhile)."""
         where = '"event.dataset" IS NULL' if dataset == NO_DATASET else '"event.dataset" = ?'
         params: list[Any] = [] if dataset == NO_DATASET else [dataset]
         rows = self.store.con.execute(
             f'SELECT doc FROM {self.table} WHERE {where} AND "@timestamp" >= ? AND "@timestamp" < ?',
             [*params, start, end]).fetchall()
-        return [json.loads(doc) for (doc,) in rows]
+        return (json.loads(doc) for (doc,) in rows)
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

@@ -11,7 +11,7 @@ on the events: the `seal` job role of schema/roles.yml, which deploy installs. T
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,12 +84,13 @@ class ESEvents:
             if not after or not agg.get("buckets"):
                 return out
 
-    def window_events(self, dataset: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """Documents page by page as the caller takes them (a scroll)."""
         query = {"bool": {"filter": [
             {"range": {"@timestamp": {"gte": iso(start), "lt": iso(end), "format": "strict_date_optional_time"}}},
             _dataset_filter(dataset)]}}
-        return [h["_source"] for h in helpers.scan(self.client, index=self.index, query={"query": query}, size=_PAGE,
-                                                   ignore_unavailable=True, allow_no_indices=True)]
+        return (h["_source"] for h in helpers.scan(self.client, index=self.index, query={"query": query}, size=_PAGE,
+                                                   ignore_unavailable=True, allow_no_indices=True))
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -110,7 +111,9 @@ class ESSeals:
         self.client = client
         self.index = index
         self.name = index
-        self.refresh = refresh  # wait for new seals to be searchable (the next run reads them)
+        # make new seals searchable before returning (the next run reads them): an immediate
+        # refresh, not `wait_for` (which waits up to a whole refresh interval, 1s by default)
+        self.refresh = refresh
 
     def _scan(self, query: dict[str, Any], with_manifest: bool) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {} if with_manifest else {"_source_excludes": ["manifest"]}
@@ -134,7 +137,7 @@ class ESSeals:
 
     def append(self, seals: Sequence[Seal]) -> None:
         actions = [{"_op_type": "create", "_index": self.index, "_id": s.seal_id, "_source": s.record()} for s in seals]
-        _, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh="wait_for" if self.refresh else False)
+        _, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh=self.refresh)
         if isinstance(errors, list) and errors:
             first = next(iter(errors[0].values()))
             status = first.get("status")
@@ -148,7 +151,7 @@ class ESSeals:
     def publish_key(self, key: PublicKey, published_at: str) -> bool:
         try:
             self.client.create(index=self.index, id=f"key/{key.key_id}", document=key.record(published_at),
-                               refresh="wait_for" if self.refresh else False)
+                               refresh=self.refresh)
         except ConflictError:
             return False
         return True

@@ -40,10 +40,9 @@ from .seals import (
     Finding,
     Seal,
     SealStore,
-    events_by_window,
     iso,
-    leaf_map,
     parse_ts_or_none,
+    window_leaves,
 )
 
 _BATCH = 200  # seals whose manifests are loaded at once
@@ -208,13 +207,13 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
             full = {s.seal_id: s for s in store.seals(with_manifest=True, ids=ids)}
             windows = [(_ts(ws), _ts(we)) for _, ws, we in batch]
             sizes = [sum(s.count for s in groups[g]) for g in batch]
-            for k, docs in events_by_window(source, ds, windows, sizes):
+            for k, keyed in window_leaves(source, ds, windows, sizes):
                 g = batch[k]
                 expected = _expected(groups[g], full, report, expected_anywhere)
                 report.windows_checked += 1
-                report.events_checked += len(docs)
+                report.events_checked += len(keyed)
                 seen: set[str] = set()
-                for eid, leaf in leaf_map(docs):
+                for _, eid, leaf in keyed:
                     if eid in seen:
                         inserted.append((eid, g))
                         continue

@@ -17,12 +17,12 @@ import pytest
 from siem_pack.cluster import es_client
 from siem_pack.deploy.bundle import load_roles, role_body
 from siem_pack.integrity.keys import SigningKey
-from siem_pack.integrity.seals import seal_windows
+from siem_pack.integrity.seals import leaf_entry, seal_windows, window_leaves
 from siem_pack.integrity.store_es import ESEvents, ESSeals
 from siem_pack.integrity.verify import seal_status, verify
 from siem_pack.settings import ClusterSettings
 
-from .synthetic import DATASETS, START, Backend, synthetic_events
+from .synthetic import DATASETS, START, Backend, event, synthetic_events
 
 NOW = START + timedelta(hours=4)
 
@@ -117,3 +117,18 @@ def test_no_private_key_material_reaches_the_stores(duckdb_backend: Backend, key
     rows = json.dumps(b.extra["store"].con.execute("SELECT * FROM seals").fetchall(), default=str)
     assert secret not in journal and secret not in rows
     assert os.path.getsize(b.store.journal) > 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("limit", [1, 20_000], ids=["query-per-window", "one-query"])
+def test_window_leaves_puts_each_event_in_its_own_window(backend: Backend, limit: int) -> None:
+    # two windows with a gap between them: in one query the gap's events are fetched and dropped
+    edges = [event("edge-1h", START + timedelta(hours=1), DATASETS[0]),  # end of window 0: not in it
+             event("edge-2h", START + timedelta(hours=2), DATASETS[0])]  # start of window 1: in it
+    docs = synthetic_events(40, hours=3) + edges
+    backend.insert(docs)
+    windows = [(START, START + timedelta(hours=1)), (START + timedelta(hours=2), START + timedelta(hours=3))]
+    got = {i: sorted(keyed) for i, keyed in window_leaves(backend.source, DATASETS[0], windows, [10, 10], limit=limit)}
+    entries = [leaf_entry(d) for d in docs if d["event"]["dataset"] == DATASETS[0]]
+    want = {i: sorted(k for k in entries if lo <= k[0] < hi) for i, (lo, hi) in enumerate(windows)}
+    assert got == want
+    assert "edge-2h" in {eid for _, eid, _ in got[1]} and "edge-1h" not in {eid for k in got.values() for _, eid, _ in k}

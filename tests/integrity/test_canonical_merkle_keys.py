@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from siem_pack.errors import ConfigError, InputError
 from siem_pack.integrity import merkle
 from siem_pack.integrity.canonical import canonical_bytes, order_key
 from siem_pack.integrity.keys import KEY_ENV, KEY_FILE_ENV, SigningKey, generate_key_file, load_signing_key
-from siem_pack.integrity.seals import parse_duration, window_of
+from siem_pack.integrity.seals import GENESIS, leaves_of, make_seal, parse_duration, window_of
 
 from .synthetic import START, synthetic_events
 
@@ -111,3 +112,15 @@ def test_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV)
     with pytest.raises(ConfigError, match="no seal key"):
         load_signing_key()
+
+
+def test_seal_entries_are_the_manifest_in_window_order_and_a_fresh_list_each_time(key: SigningKey) -> None:
+    docs = synthetic_events(6, hours=1)
+    leaves = leaves_of(reversed(docs))  # any input order: window order out
+    assert [i for i, _ in leaves] == [i for _, i in sorted(order_key(d) for d in docs)]
+    seal = make_seal(leaves, dataset="d", start=START, end=START + timedelta(hours=1), seq=0, prev_hash=GENESIS,
+                     key=key, sealed_at=START)
+    first = seal.entries()
+    assert first == [(i, h.hex()) for i, h in leaves]
+    first.clear()  # the parsed manifest is cached: a caller's change must not reach it
+    assert len(seal.entries()) == 6 and seal.record()["manifest"] == seal.manifest
