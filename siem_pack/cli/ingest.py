@@ -44,7 +44,8 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
 
     Prints, per format: read = stored + already present + dropped + dead-lettered. Bad records
     (invalid JSON or UTF-8, oversized lines, unknown format, missing or absurd timestamps,
-    wrong types) go to the `dead_letters` table with the reason and the redacted original.
+    wrong types) go to the `dead_letters` table with the reason and the original (secrets
+    redacted, prompt and completion text replaced by [CONTENT]).
 
     \b
     Examples:
