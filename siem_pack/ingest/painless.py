@@ -332,6 +332,13 @@ def _method(target: Any, method: str, args: list[Any]) -> Any:
     elif method == "compareTo":
         other = args[0]
         if isinstance(target, str) and isinstance(other, str):
+            if target == other:
+                return 0
+            if target.isascii() and other.isascii():  # one UTF-16 code unit per character
+                for ca, cb in zip(target, other):  # noqa: B905 - unequal lengths on purpose
+                    if ca != cb:
+                        return ord(ca) - ord(cb)
+                return len(target) - len(other)
             a, b = target.encode("utf-16-le"), other.encode("utf-16-le")
             for i in range(0, min(len(a), len(b)), 2):
                 ca, cb = int.from_bytes(a[i:i + 2], "little"), int.from_bytes(b[i:i + 2], "little")
