@@ -78,6 +78,20 @@ def line(name: str, n: int, secs: float, base: float | None = None) -> None:
     print(f"  {name:<34} {secs:8.3f} s  {rate:>10,.0f} events/s{ratio}")
 
 
+def end_to_end(n: int, baseline: Callable[[], None], source: Any, seals: Any, key: SigningKey,
+               unseal: Callable[[], None], repeat: int, read: str) -> None:
+    """Baseline, `seal_windows` and `verify` on one backend, in rounds; prints the three lines."""
+    (base, _), (seal_s, report), (verify_s, vr) = rounds([
+        (baseline, None),
+        (lambda: seal_windows(source, seals, key, now=START + timedelta(days=30)), None),
+        (lambda: verify(source, seals), unseal),
+    ], repeat)
+    assert vr.ok and sum(s.count for s in report.sealed) == n, vr.findings[:3]
+    line(f"baseline {read} + canonical + SHA-256", n, base)
+    line(f"seal_windows ({read}, seal, store)", n, seal_s, base)
+    line(f"verify ({read}, recompute, compare)", n, verify_s, base)
+
+
 def in_memory(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
     print(f"in memory, {len(docs):,} events (best of {repeat})")
     base, _ = timed(lambda: [hashlib.sha256(canonical_bytes(d)).digest() for d in docs], repeat)
@@ -128,15 +142,7 @@ def duckdb_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None
             store.con.execute("DELETE FROM seals")
             seals.journal.unlink()
 
-        (base, _), (seal_s, report), (verify_s, vr) = rounds([
-            (baseline, None),
-            (lambda: seal_windows(source, seals, key, now=START + timedelta(days=30)), None),
-            (lambda: verify(source, seals), unseal),
-        ], repeat)
-        assert vr.ok and sum(s.count for s in report.sealed) == len(docs), vr.findings[:3]
-        line("baseline read + canonical + SHA-256", len(docs), base)
-        line("seal_windows (read, seal, store)", len(docs), seal_s, base)
-        line("verify (read, recompute, compare)", len(docs), verify_s, base)
+        end_to_end(len(docs), baseline, source, seals, key, unseal, repeat, "read")
 
 
 def es_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
@@ -174,15 +180,7 @@ def es_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
             es.indices.delete(index=seals_index)
             ensure_seals_index(es, seals_index)
 
-        (base, _), (seal_s, report), (verify_s, vr) = rounds([
-            (baseline, None),
-            (lambda: seal_windows(source, seals, key, now=START + timedelta(days=30)), None),
-            (lambda: verify(source, seals), unseal),
-        ], repeat)
-        assert vr.ok and sum(s.count for s in report.sealed) == len(docs), vr.findings[:3]
-        line("baseline scan + canonical + SHA-256", len(docs), base)
-        line("seal_windows (scan, seal, store)", len(docs), seal_s, base)
-        line("verify (scan, recompute, compare)", len(docs), verify_s, base)
+        end_to_end(len(docs), baseline, source, seals, key, unseal, repeat, "scan")
     finally:
         es.options(ignore_status=[404]).indices.delete(index=f"{events_index},{seals_index}")
 

@@ -335,9 +335,9 @@ def _method(target: Any, method: str, args: list[Any]) -> Any:
             if target == other:
                 return 0
             if target.isascii() and other.isascii():  # one UTF-16 code unit per character
-                for ca, cb in zip(target, other):  # noqa: B905 - unequal lengths on purpose
-                    if ca != cb:
-                        return ord(ca) - ord(cb)
+                for x, y in zip(target, other):  # noqa: B905 - unequal lengths on purpose
+                    if x != y:
+                        return ord(x) - ord(y)
                 return len(target) - len(other)
             a, b = target.encode("utf-16-le"), other.encode("utf-16-le")
             for i in range(0, min(len(a), len(b)), 2):

@@ -12,19 +12,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 from click.testing import CliRunner
-from test_differential import _prefix_names, assert_same
+from test_differential import assert_same
 
 from siem_pack.cli import main
 from siem_pack.errors import ConfigError
 from siem_pack.ingest.formats import FORMATS
-from siem_pack.ingest.pipeline import ENTRY, PipelineSet, load_pipelines
+from siem_pack.ingest.pipeline import ENTRY, PipelineSet
 from siem_pack.ingest.reader import Record
 from siem_pack.ingest.runner import CONTENT_MODES, Normalizer, ingest
 
@@ -69,11 +68,6 @@ def _expected(record: str) -> tuple[str, int]:
     assert prompt is not None
     redacted = prompt.replace(AWS_KEY, MARKER)
     return hashlib.sha256(redacted.encode("utf-8")).hexdigest(), len(redacted)
-
-
-@pytest.fixture(scope="module")
-def pipelines() -> PipelineSet:
-    return load_pipelines()
 
 
 def test_hashed_mode_stores_the_hash_and_never_the_text(tmp_path: Path, fixtures_dir: Path) -> None:
@@ -204,19 +198,9 @@ def _prompt_samples() -> list[Any]:
     return [pytest.param(f.name, id=f.name) for f in FORMATS.values()]
 
 
-@pytest.fixture(scope="module")
-def remote_entry(pipelines: PipelineSet, opensearch: Any) -> Any:
-    prefix = f"t-{uuid.uuid4().hex[:8]}-"
-    for pid in pipelines.ids:
-        opensearch.request("PUT", f"/_ingest/pipeline/{prefix}{pid}", _prefix_names(pipelines.body(pid), prefix))
-    yield prefix
-    for pid in pipelines.ids:
-        opensearch.request("DELETE", f"/_ingest/pipeline/{prefix}{pid}")
-
-
 @pytest.mark.opensearch
 @pytest.mark.parametrize("fmt", _prompt_samples())
-def test_content_hints_match_opensearch(fmt: str, pipelines: PipelineSet, remote_entry: str, opensearch: Any,
+def test_content_hints_match_opensearch(fmt: str, pipelines: PipelineSet, remote_pipelines: str, opensearch: Any,
                                         fixtures_dir: Path) -> None:
     """Every sample of the format with each content hint (and a planted key in a prompt where
     the format has one): OpenSearch `_simulate` and the executor give identical documents."""
@@ -225,7 +209,7 @@ def test_content_hints_match_opensearch(fmt: str, pipelines: PipelineSet, remote
         records += [_bedrock(fixtures_dir), _bedrock(fixtures_dir, "y" * 400 + " é\\n")]
     docs: list[dict[str, Any]] = [{"message": r, "siem_pack": {"content_mode": hint}}
             for hint in ("truncated", "full", "hashed") for r in records]
-    remote = opensearch.request("POST", f"/_ingest/pipeline/{remote_entry}{ENTRY}/_simulate",
+    remote = opensearch.request("POST", f"/_ingest/pipeline/{remote_pipelines}{ENTRY}/_simulate",
                                 {"docs": [{"_source": copy.deepcopy(d)} for d in docs]})["docs"]
     local = [pipelines.executor.run(ENTRY, copy.deepcopy(d)) for d in docs]
     assert_same(remote, local, docs)

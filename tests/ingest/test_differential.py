@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from siem_pack.ingest.pipeline import ENTRY, PipelineSet, load_pipelines, pipelines_from_bodies
+from siem_pack.ingest.pipeline import ENTRY, PipelineSet, pipelines_from_bodies
+from siem_pack.testing.pipelines import prefix_names
 
 CASES_FILE = Path(__file__).parent / "pipelines_for_tests" / "processor_cases.yml"
 CASES: dict[str, Any] = yaml.safe_load(CASES_FILE.read_text())
@@ -68,20 +69,6 @@ def canonical_local(outcome: Any) -> tuple[str, str]:
     if outcome.error is not None:
         return ("error", "")
     return ("ok", json.dumps(_strip_time(outcome.doc, outcome.ingest.get("timestamp")), sort_keys=True))
-
-
-def _prefix_names(node: Any, prefix: str) -> Any:
-    """Give `pipeline` processors' names a unique prefix so tests never collide on the node."""
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            if k == "pipeline" and isinstance(v, dict) and isinstance(v.get("name"), str):
-                v = {**v, "name": prefix + v["name"]}
-            out[k] = _prefix_names(v, prefix)
-        return out
-    if isinstance(node, list):
-        return [_prefix_names(x, prefix) for x in node]
-    return node
 
 
 def assert_same(remote: list[Any], local: list[Any], inputs: list[Any]) -> None:
@@ -147,22 +134,6 @@ def _formats() -> list[Any]:
     return [pytest.param(f, s, id=f"{f.name}/{Path(s.path).name}") for f in FORMATS.values() for s in f.samples]
 
 
-@pytest.fixture(scope="module")
-def pipelines() -> PipelineSet:
-    return load_pipelines()
-
-
-@pytest.fixture(scope="module")
-def remote_pipelines(pipelines: PipelineSet, opensearch: Any) -> Any:
-    """Every pipeline PUT on the OpenSearch node under a unique prefix; yields the prefix."""
-    prefix = f"t-{uuid.uuid4().hex[:8]}-"
-    for pid in pipelines.ids:
-        opensearch.request("PUT", f"/_ingest/pipeline/{prefix}{pid}", _prefix_names(pipelines.body(pid), prefix))
-    yield prefix
-    for pid in pipelines.ids:
-        opensearch.request("DELETE", f"/_ingest/pipeline/{prefix}{pid}")
-
-
 def _inputs(fmt: Any, sample: Any, fixtures_dir: Path, hinted: bool) -> list[dict[str, Any]]:
     records = sample.records(fixtures_dir)
     assert records, f"no records in {sample.path}"
@@ -198,6 +169,6 @@ def test_elasticsearch_accepts_every_pipeline(es_settings: Any, es: Any, pipelin
     prefix = f"t-{uuid.uuid4().hex[:8]}-"
     try:
         for pid in pipelines.ids:
-            es.ingest.put_pipeline(id=prefix + pid, body=_prefix_names(pipelines.body(pid), prefix))
+            es.ingest.put_pipeline(id=prefix + pid, body=prefix_names(pipelines.body(pid), prefix))
     finally:
         es.options(ignore_status=[404]).ingest.delete_pipeline(id=prefix + "*")

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS, SHARED_PIPELINES, Format, Sample
-from siem_pack.ingest.pipeline import PipelineSet, load_pipelines
+from siem_pack.ingest.pipeline import PipelineSet
 from siem_pack.paths import content_dir, content_root
 from siem_pack.store import flatten
 
@@ -63,11 +63,6 @@ CORE += ("event.duration", "siem_pack.request.id", "siem_pack.request.bytes", "s
          "span.id", "service.name", "siem_pack.session.id")
 # (sample file name, field) → why we differ on purpose; docs/differences.md says the same
 DIFFERENCES: dict[tuple[str, str], str] = {}
-
-
-@pytest.fixture(scope="module")
-def pipelines() -> PipelineSet:
-    return load_pipelines()
 
 
 def _run(pipelines: PipelineSet, text: str, hint: str | None) -> Any:

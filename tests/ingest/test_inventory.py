@@ -46,11 +46,6 @@ def inventory_only() -> PipelineSet:
     return pipelines_from_bodies({PIPELINE_ID: compile_pipeline(INVENTORY)})
 
 
-@pytest.fixture(scope="module")
-def pipelines() -> PipelineSet:
-    return load_pipelines()
-
-
 def _event(ts: str, model: str | None = None, **fields: str) -> dict[str, Any]:
     flat: dict[str, Any] = {"@timestamp": ts, "siem_pack.format": "openai_compatible", **fields}
     if model:

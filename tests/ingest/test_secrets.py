@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from siem_pack.ingest.formats import ENTRY_PIPELINE
-from siem_pack.ingest.pipeline import PipelineSet, load_pipelines
+from siem_pack.ingest.pipeline import PipelineSet
 from siem_pack.ingest.secrets import compile_pipeline, detectors_dir, load_detectors, redact
 
 # fake secrets in each detector's shape (none is a live credential)
@@ -49,11 +49,6 @@ def _record(secret: str) -> str:
         "client": {"ip": "10.0.0.5", "user_agent": "curl/8.5.0"}, "user": {"id": "amartin"},
         "error": {"type": "invalid_api_key", "message": f"Incorrect API key provided: {secret}"},
     }).replace("\\\\n", "\\n")
-
-
-@pytest.fixture(scope="module")
-def pipelines() -> PipelineSet:
-    return load_pipelines()
 
 
 def test_every_detector_has_a_planted_example() -> None:
