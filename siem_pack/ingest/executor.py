@@ -164,7 +164,10 @@ def _generate(pid: str, steps: list[Run | _Step]) -> Run:
     """One Python function running a list of processors in order: each condition inlined as
     an expression (painless.Emitter), each processor called under its own try, whose except
     (run only on failure) applies the processor's handling (`_failed`). Same semantics as
-    calling one closure per processor, without the calls: what makes the executor fast."""
+    calling one closure per processor, without the calls: what makes the executor fast.
+    Profilers see each function as `<pipeline ID from FIRST-TAG>`, and a comment names every
+    step (`# set entry-kind`, `# switch on siem_pack.format: ...`), so a sampled line says
+    which processor it was in."""
     if not steps:
         return _nothing
     em = Emitter()
@@ -173,10 +176,12 @@ def _generate(pid: str, steps: list[Run | _Step]) -> Run:
     for i, st in enumerate(steps):
         if not isinstance(st, _Step):  # a dispatch group or a gsub run: one call
             em.names[f"_s{i}"] = st
+            lines.append(f"    # {st.__doc__ or 'group'}")
             lines.append(f"    _s{i}(doc)")
             continue
         em.names[f"_r{i}"] = st.run
         em.names[f"_m{i}"] = st.meta
+        lines.append(f"    # {st.meta.ptype} {st.meta.tag or ''}".rstrip())  # for profilers and readers
         call = ["try:", f"    _r{i}(doc)", "except Exception as exc:", f"    _failed(exc, _m{i}, doc)"]
         if st.cond is None:
             lines += ["    " + c for c in call]
@@ -192,7 +197,9 @@ def _generate(pid: str, steps: list[Run | _Step]) -> Run:
             f"        raise _not_boolean(ok, _m{i})",
         ]
     code = "\n".join(lines) + "\n"
-    exec(compile(code, f"<pipeline {pid}>", "exec"), em.names)  # noqa: S102 - our own generated source
+    first = next((st.meta.tag for st in steps if isinstance(st, _Step) and st.meta.tag), None)
+    name = f"<pipeline {pid}" + (f" from {first}>" if first else ">")  # tells profilers which list
+    exec(compile(code, name, "exec"), em.names)  # noqa: S102 - our own generated source
     fn: Run = em.names["steps"]
     return fn
 
@@ -273,6 +280,7 @@ def _gsub_run(field: str, runs: Run, cs: tuple[str, ...], ci: tuple[str, ...]) -
             if not any(lit in low for lit in ci):
                 return
         runs(doc)
+    gsubs.__doc__ = f"gsubs on {field}"
     return gsubs
 
 
@@ -315,6 +323,7 @@ def _dispatcher(pid: str, members: list[_Member]) -> Run:
                 v = read(doc.src)
             except Exception as exc:  # noqa: BLE001 - as the next member's condition fails
                 raise failed(exc, at) from None
+    dispatch.__doc__ = f"switch on {'.'.join(k for k, _ in members[0].key.path)}: {tags[0]} and {count - 1} more"
     return dispatch
 
 
