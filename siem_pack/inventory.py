@@ -56,7 +56,6 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 MARK_IDENTITY = "siem_pack.raw._inventory_identity"
 MARK_MODEL = "siem_pack.raw._inventory_model"
 MARK_PRIVILEGED = "siem_pack.raw._inventory_privileged"
-MARK_CANDIDATE = "siem_pack.raw._inventory_candidate"
 LOCAL_TIME = "siem_pack.raw._local_time"
 LOCAL_HMS = "siem_pack.raw._local_hms"
 
@@ -145,13 +144,16 @@ class Inventory:
         return self._identity_by_id.get(identity_id)
 
     def resolve(self, user_ids: list[str | None], keys: dict[str, str | None] | None = None) -> Identity | None:
-        """The identity behind raw ids (user.id, user.email, user.name), else behind a key."""
-        raw = {u for u in user_ids if u}
-        for ident in self.identities:
-            if raw & set(ident.user_aliases()):
-                return ident
-        for ident in self.identities:
-            for kind, value in (keys or {}).items():
+        """The identity behind raw ids (user.id, user.email, user.name, in that order), else
+        behind a key (alias, id, hash, in that order): the first value that is an alias, as
+        the generated pipeline decides."""
+        for u in user_ids:
+            for ident in self.identities:
+                if u and u in ident.user_aliases():
+                    return ident
+        for kind in KEY_FIELDS:
+            value = (keys or {}).get(kind)
+            for ident in self.identities:
                 if value and value in ident.key_aliases(kind):
                     return ident
         return None
@@ -499,32 +501,22 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         procs.append({kind: body})
 
     unresolved = f"{_path(MARK_IDENTITY)} == null"
-    # 1. identities: first by the caller's raw ids, then by the key used (the first match
-    # marks the identity), then what the marked identity brings. Every processor's condition
-    # starts with a comparison of a marker, so the offline executor jumps straight to the
-    # ones for this record (executor._dispatch_groups); the engines just evaluate them. A
-    # candidate marker (some raw id or key is an alias at all) spares the per-identity tests
-    # to the many events of identities that are not inventoried.
-    user_aliases = sorted({a for i in inv.identities for a in i.user_aliases()})
-    any_alias = [f"{_list(user_aliases)}.contains({_path(f)})" for f in USER_FIELDS] if user_aliases else []
+    # 1. identities: the raw ids in order (user.id, user.email, user.name), then the key used
+    # (alias, id, hash); the first field whose value is an alias marks the identity, then
+    # the marked identity brings its fields. One step per (field, alias): the condition of
+    # each starts with a comparison of the field, so the offline executor jumps straight to
+    # the one step for the event's value (executor._dispatch_groups) however large the
+    # inventory; the engines just evaluate them.
+    by_alias = sorted((a, i.id) for i in inv.identities for a in i.user_aliases())
+    for fld in USER_FIELDS:
+        for n, (alias, ident_id) in enumerate(by_alias):
+            add("set", f"inventory-alias-{ident_id}-{fld.replace('.', '-')}-{n}",
+                f"{_path(fld)} == {_q(alias)} && {unresolved}", field=MARK_IDENTITY, value=ident_id)
     for kind, fld in KEY_FIELDS.items():
-        keys = sorted({a for i in inv.identities for a in i.key_aliases(kind)})
-        if keys:
-            any_alias.append(f"{_list(keys)}.contains({_path(fld)})")
-    if any_alias:
-        add("set", "inventory-identity-candidate", f"{unresolved} && ({' || '.join(any_alias)})",
-            field=MARK_CANDIDATE, value="yes")
-    candidate = f"{_path(MARK_CANDIDATE)} == 'yes' && {unresolved}"
-    for ident in inv.identities:
-        conds = [f"{_list(ident.user_aliases())}.contains({_path(f)})" for f in USER_FIELDS]
-        add("set", f"inventory-identity-{ident.id}-user", f"{candidate} && ({' || '.join(conds)})",
-            field=MARK_IDENTITY, value=ident.id)
-    for ident in inv.identities:
-        conds = [f"{_list(ident.key_aliases(kind))}.contains({_path(fld)})"
-                 for kind, fld in KEY_FIELDS.items() if ident.key_aliases(kind)]
-        if conds:
-            add("set", f"inventory-identity-{ident.id}-key", f"{candidate} && ({' || '.join(conds)})",
-                field=MARK_IDENTITY, value=ident.id)
+        keys = sorted((a, i.id) for i in inv.identities for a in i.key_aliases(kind))
+        for n, (alias, ident_id) in enumerate(keys):
+            add("set", f"inventory-alias-{ident_id}-{kind.replace('_', '-')}-{n}",
+                f"{_path(fld)} == {_q(alias)} && {unresolved}", field=MARK_IDENTITY, value=ident_id)
     for ident in inv.identities:
         _identity_sets(add, ident)
     add("set", "inventory-identity-unknown", f"{unresolved} && ctx.siem_pack?.identity?.type == null",

@@ -94,6 +94,29 @@ def test_every_alias_resolves_to_one_identity(inventory_only: PipelineSet, path:
         assert doc.get("user.group.name") == list(ident.groups)
 
 
+def test_the_first_field_holding_an_alias_decides(inventory_only: PipelineSet) -> None:
+    """user.id, then user.email, then user.name, then the key (alias, id, hash): whatever the
+    order of the identities; the pipeline and `Inventory.resolve` agree."""
+    human = [i for i in INVENTORY.identities if i.type == "human" and len(i.user_aliases()) > 1]
+    first, second = human[-1], human[0]  # the later identity in the id order comes first here
+    key_owner = next(i for i in INVENTORY.identities if i.key_aliases("key_alias"))
+    key = key_owner.key_aliases("key_alias")[0]
+    cases = [
+        ({"user.id": first.user_aliases()[1], "user.email": second.user_aliases()[1]}, first),
+        ({"user.email": first.user_aliases()[1], "user.name": second.user_aliases()[1]}, first),
+        ({"user.id": "not-inventoried", "user.name": second.user_aliases()[1],
+          "siem_pack.api_key.alias": key}, second),
+        ({"user.id": "not-inventoried", "siem_pack.api_key.alias": key}, key_owner),
+    ]
+    for fields, want in cases:
+        doc = _enrich(inventory_only, _event("2025-01-01T00:00:00.000Z", **fields))
+        assert doc["user.id"] == want.id, (fields, doc.get("user.id"))
+        users = [fields.get(f) for f in ("user.id", "user.email", "user.name")]
+        keys = {"key_alias": fields.get("siem_pack.api_key.alias")}
+        resolved = INVENTORY.resolve(users, keys)
+        assert resolved is not None and resolved.id == want.id
+
+
 @pytest.mark.parametrize("path", GRANT_FILES, ids=[p.name for p in GRANT_FILES])
 def test_grant_opens_and_closes_at_its_dates(inventory_only: PipelineSet, path: Path) -> None:
     grant = next(g for g in INVENTORY.grants if g.id == path.stem)
