@@ -6,7 +6,8 @@ cluster.
 Each processor list is compiled once into one generated Python function (`_generate`): the
 processors' `run` closures (siem_pack.ingest.processors) called in order on one mutable
 `IngestDoc`, each under its own `try`, with its `if` condition inlined as a Python expression
-(siem_pack.ingest.painless.Emitter); no document copy per processor, no call per condition.
+(siem_pack.ingest.painless.Emitter), and a `set` of a fixed path written inline
+(processors.SetPath); no document copy per processor, no call per condition.
 Consecutive processors whose conditions start with `ctx.a.b == LIT` run as one dispatch
 (`_dispatch_groups`): the path is read once and only the processors for its value run, in
 order, which is what makes the generated inventory pipeline cheap offline.
@@ -32,6 +33,7 @@ from .processors import (
     IngestDoc,
     ProcessorFailure,
     Run,
+    SetPath,
     gsub_prefilter,
     lowered,
     peek_field,
@@ -160,6 +162,31 @@ def _failed(exc: Exception, m: _Meta, doc: IngestDoc) -> None:
     raise f from None
 
 
+def _inline_set(em: Emitter, i: int, run: SetPath) -> list[str]:
+    """A `set` of a fixed path as code: the value first, then the walk set_field does (maps
+    all along, created when absent), else `run` itself, which takes the general path (lists on
+    the way, or the engine's error) and creates the same maps the walk already did."""
+    value = em.const(run.const[0]) if run.const is not None else f"_value{i}(doc)"
+    if run.const is None:
+        em.names[f"_value{i}"] = run.value
+    em.names[f"_walk{i}"] = run.keys[:-1]
+    return [
+        f"    _val = {value}",
+        "    _p = ctx",
+        f"    for _key in _walk{i}:",
+        "        _x = _p.get(_key)",
+        "        if type(_x) is dict:",
+        "            _p = _x",
+        "        elif _x is None and _key not in _p:",
+        "            _p[_key] = _p = {}",
+        "        else:",
+        f"            _r{i}(doc)",
+        "            break",
+        "    else:",
+        f"        _p[{run.keys[-1]!r}] = _val",
+    ]
+
+
 def _generate(pid: str, steps: list[Run | _Step]) -> Run:
     """One Python function running a list of processors in order: each condition inlined as
     an expression (painless.Emitter), each processor called under its own try, whose except
@@ -182,7 +209,8 @@ def _generate(pid: str, steps: list[Run | _Step]) -> Run:
         em.names[f"_r{i}"] = st.run
         em.names[f"_m{i}"] = st.meta
         lines.append(f"    # {st.meta.ptype} {st.meta.tag or ''}".rstrip())  # for profilers and readers
-        call = ["try:", f"    _r{i}(doc)", "except Exception as exc:", f"    _failed(exc, _m{i}, doc)"]
+        call = ["try:", *(_inline_set(em, i, st.run) if isinstance(st.run, SetPath) else [f"    _r{i}(doc)"]),
+                "except Exception as exc:", f"    _failed(exc, _m{i}, doc)"]
         if st.cond is None:
             lines += ["    " + c for c in call]
             continue

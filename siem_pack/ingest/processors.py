@@ -486,6 +486,22 @@ def _field_template(c: Conf, key: str = "field", required: bool = True) -> Calla
 
 
 # ---- the processors ---------------------------------------------------------------------
+class SetPath:
+    """A `set` of a fixed document path (override on, no ignore_empty_value): callable like any
+    processor's run, and described (`keys`, `value`, `const`: a 1-tuple holding a constant
+    value, else None) so the executor's generated code writes the path inline, calling this
+    only for what the inline walk does not cover (a list or a scalar on the way)."""
+
+    __slots__ = ("path", "keys", "value", "const")
+
+    def __init__(self, path: str, keys: tuple[str, ...], value: Callable[[IngestDoc], Any],
+                 const: tuple[Any] | None) -> None:
+        self.path, self.keys, self.value, self.const = path, keys, value, const
+
+    def __call__(self, doc: IngestDoc) -> None:
+        set_field(doc, self.path, self.value(doc))
+
+
 @processor("set")
 def _set(c: Conf, b: Build) -> Run:
     const_field = c.body.get("field")
@@ -499,6 +515,11 @@ def _set(c: Conf, b: Build) -> Run:
 
     if isinstance(const_field, str) and "{{" not in const_field and override and not ignore_empty:
         # the common `set` of a fixed field: no template call for the field name
+        meta, keys = _split(const_field)
+        if not meta and all(keys):  # a path of the document: the executor writes it inline
+            const = isinstance(raw, (int, float, bool)) or (isinstance(raw, str) and "{{" not in raw)
+            return SetPath(const_field, keys, value, (raw,) if const else None)
+
         def run_const(doc: IngestDoc) -> None:
             set_field(doc, const_field, value(doc))
         return run_const
