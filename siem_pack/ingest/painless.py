@@ -5,7 +5,7 @@ compiled into one generated Python function the executor (siem_pack.ingest.execu
 Anything outside the subset is a load-time `ContentError` naming what is supported.
 
 Supported (see docs/ingest.md):
-  ctx.a.b, ctx.a?.b, ctx['a-b'], ctx.a?.['b']       field access (null-safe with ?.)
+  ctx.a.b, ctx.a?.b, ctx['a-b']                     field access (null-safe with ?.; not ?.[, which the engines refuse)
   == != < <= > >=   && || !   ( )                     comparisons and logic
   'str' "str" 12 1.5 true false null ['a', 'b']       literals
   x.contains(y) x.startsWith(y) x.endsWith(y) x.equals(y) x.equalsIgnoreCase(y)
@@ -19,15 +19,17 @@ booleans); `<`/`>` need numbers; `ctx.a.b` on a null `a` is an error
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ContentError
+from .processors import java_equals
 
 SUPPORTED = (
-    "ctx field access (ctx.a.b, null-safe ctx.a?.b, ctx['k']), literals (strings, numbers, true, false, null, "
+    "ctx field access (ctx.a.b, null-safe ctx.a?.b, ctx['k']; not ?.[), literals (strings, numbers, true, false, null, "
     "['a','b']), == != < <= > >=, &&, ||, !, parentheses, instanceof String|List|Map|Number|Boolean|Integer|Long|Double, "
     "methods " + ", ".join(
         ("contains", "startsWith", "endsWith", "equals", "equalsIgnoreCase", "isEmpty", "size", "length",
@@ -237,9 +239,10 @@ class _Parser:
                 return node
             self.take()
             null_safe = text == "?."
-            if text == "[" or (null_safe and self.peek()[1] == "["):
-                if null_safe:
-                    self.take("[")
+            if null_safe and self.peek()[1] == "[":
+                raise _Unsupported("`?.[` (the engines' Painless refuses it: write ctx.a?.b, or ctx.a['k'] "
+                                   "after a null check)")
+            if text == "[":
                 key = self.take()
                 if key[0] != "str":
                     raise _Unsupported("only string keys in [...] access")
@@ -275,11 +278,43 @@ def parse(source: str, where: str = "") -> Node:
 
 
 # ---- evaluation ---------------------------------------------------------------------
+class _JList(list):  # type: ignore[type-arg]
+    """A list literal of the condition: a java.util.ArrayList, whose `equals` compares the
+    elements. A map or list read from ctx is not: OpenSearch hands the condition a fresh
+    unmodifiable view at every access (ConditionalProcessor.UnmodifiableIngestData/List), whose
+    `equals` is identity, so it equals nothing (not even `ctx.a == ctx.a`)."""
+
+    __slots__ = ()
+
+
 def _jtype(v: Any) -> str:
     if v is None:
         return "null"
     return {str: "java.lang.String", bool: "java.lang.Boolean", int: "java.lang.Integer", float: "java.lang.Double",
-            list: "java.util.ArrayList", dict: "java.util.HashMap"}.get(type(v), type(v).__name__)
+            list: "java.util.ArrayList", _JList: "java.util.ArrayList", dict: "java.util.HashMap"}.get(type(v), type(v).__name__)
+
+
+_WIDENS = {"java.lang.Integer": 0, "java.lang.Long": 1, "java.lang.Double": 2}
+
+
+def _boxed(v: Any) -> str:
+    """The Java class a JSON value has in the engine (Integer or Long by size)."""
+    if type(v) is int:
+        return "java.lang.Integer" if -(2 ** 31) <= v < 2 ** 31 else "java.lang.Long"
+    return _jtype(v)
+
+
+def _jequals(a: Any, b: Any) -> bool:
+    """Java's `a.equals(b)` (a not null), values as a condition sees them: type-strict for
+    numbers (Integer 1 is not Long 1 nor Double 1.0), element-wise for a list literal (against
+    the raw elements), identity (so false) for a map or list of the document."""
+    ta = type(a)
+    if ta is _JList:
+        return isinstance(b, list) and len(a) == len(b) and all(
+            y is None if x is None else _jequals(x, y) for x, y in zip(a, b, strict=True))
+    if ta is list or ta is dict or type(b) is list or type(b) is dict:
+        return False
+    return java_equals(a, b)
 
 
 def _is_num(v: Any) -> bool:
@@ -287,15 +322,12 @@ def _is_num(v: Any) -> bool:
 
 
 def _equals(a: Any, b: Any) -> bool:
+    """Painless `==`: numbers by value (with promotion), anything else by `equals`."""
     if a is None or b is None:
         return a is b
     if _is_num(a) and _is_num(b):
         return bool(a == b)
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if type(a) is not type(b):
-        return False
-    return bool(a == b)
+    return _jequals(a, b)
 
 
 # the engine's messages (OpenSearch 3.x Painless), as `_ingest.on_failure_message` shows them
@@ -321,10 +353,11 @@ def _method(target: Any, method: str, args: list[Any]) -> Any:
             if not isinstance(args[0], str):
                 raise PainlessError(f"String.contains() needs a String, got {_jtype(args[0])}")
             return args[0] in target
-        if isinstance(target, list):
-            return any(_equals(x, args[0]) for x in target)
+        if isinstance(target, list):  # ArrayList.indexOf: arg.equals(element)
+            arg = args[0]
+            return any(x is None for x in target) if arg is None else any(_jequals(arg, x) for x in target)
     elif method == "containsKey" and isinstance(target, dict):
-        return args[0] in target
+        return type(args[0]) is str and args[0] in target  # keys are strings; a map key's hash is its identity
     elif method in ("startsWith", "endsWith") and isinstance(target, str):
         if not isinstance(args[0], str):
             raise PainlessError(f"String.{method}() needs a String, got {_jtype(args[0])}")
@@ -345,20 +378,26 @@ def _method(target: Any, method: str, args: list[Any]) -> Any:
                 if ca != cb:
                     return ca - cb
             return (len(a) - len(b)) // 2
-        if _is_num(target) and _is_num(other):
-            return (target > other) - (target < other)
         if other is None:
             raise PainlessError("cannot invoke compareTo() with null")
+        if type(target) in (int, float, bool):  # Integer.compareTo(Integer) ...: the argument is cast
+            # to the receiver's class, widening only (Integer → Long → Double); Boolean to Boolean
+            tb, ob = _boxed(target), _boxed(other)
+            if tb != ob and _WIDENS.get(ob, 9) > _WIDENS.get(tb, -1):
+                raise PainlessError(f"cannot implicitly cast def [{ob}] to {tb}")
+            return (target > other) - (target < other)
     elif method == "equals":
-        return _equals(target, args[0])
+        return _jequals(target, args[0])
     elif method == "equalsIgnoreCase" and isinstance(target, str):
-        return isinstance(args[0], str) and target.lower() == args[0].lower()
+        if args[0] is not None and not isinstance(args[0], str):
+            raise PainlessError(f"Cannot cast {_boxed(args[0])} to java.lang.String")
+        return args[0] is not None and target.lower() == args[0].lower()
     elif method == "isEmpty" and isinstance(target, (str, list, dict)):
         return len(target) == 0
     elif method == "size" and isinstance(target, (list, dict)):
         return len(target)
-    elif method == "length" and isinstance(target, str):
-        return len(target)
+    elif method == "length" and isinstance(target, str):  # UTF-16 code units, as Java counts
+        return len(target) if target.isascii() else len(target.encode("utf-16-le", "surrogatepass")) // 2
     elif method in ("toLowerCase", "toUpperCase", "trim") and isinstance(target, str):
         if method == "trim":
             return target.strip("".join(chr(c) for c in range(33)))
@@ -441,13 +480,13 @@ class Emitter:
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {
-            "_field": _field, "_method": _method, "_equals": _equals, "_compare": _compare,
+            "_field": _field, "_method": _method, "_equals": _equals, "_compare": _compare, "_JList": _JList,
             "_instanceof": _instanceof, "_bad_bool": _bad_bool, "_str_call": _str_call,
         }
 
     def const(self, value: Any) -> str:
-        if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and value == value):
-            return repr(value)
+        if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value)):
+            return repr(value)  # (repr of inf and nan is no Python expression: those are named below)
         name = f"_k{len(self.names)}"
         self.names[name] = value
         return name
@@ -469,7 +508,7 @@ class Emitter:
         if isinstance(node, Lit):
             return self.const(node.value)
         if isinstance(node, ListLit):
-            return "[" + ", ".join(self.expr(n) for n in node.items) + "]"
+            return "_JList([" + ", ".join(self.expr(n) for n in node.items) + "])"
         if isinstance(node, Ctx):
             return "ctx"
         if isinstance(node, Field):
@@ -564,9 +603,11 @@ def dispatch_key(node: Node) -> DispatchKey | None:
         return None
     chain, literal = eq
     em = Emitter()
-    rest = None
-    for operand in operands[1:]:  # the remaining `&&` chain, evaluated as the whole one would be
-        rest = operand if rest is None else Binary("&&", rest, operand)
+    rest: Node | None = None
+    if len(operands) > 1:  # the remaining `&&` chain, evaluated (and failing) as the whole one would be:
+        rest = Lit(True)   # led by `true &&` so that one operand too is checked as an `&&` operand
+        for operand in operands[1:]:
+            rest = Binary("&&", rest, operand)
     return DispatchKey(tuple(chain), literal, em.function(em.chain(chain), "read"), rest)
 
 

@@ -23,7 +23,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,6 +77,12 @@ def java_double(x: float) -> str:
         return "-0.0" if str(x).startswith("-") else "0.0"
     a = abs(x)
     r = repr(x)
+    if len(Decimal(r).normalize().as_tuple().digits) == 1:
+        # one digit is the shortest: Java picks, among the decimals of 1 or 2 digits that round
+        # to x, the one closest to x (4.9E-324 for Double.MIN_VALUE, not 5.0E-324)
+        two = Context(prec=2, rounding=ROUND_HALF_EVEN).plus(Decimal(x))
+        if float(two) == x:
+            r = str(two.normalize())
     if 1e-3 <= a < 1e7:
         if "e" in r or "E" in r:
             r = format(Decimal(r), "f")
@@ -178,13 +184,12 @@ def has_field(doc: IngestDoc, path: str) -> bool:
 def _parent(doc: IngestDoc, path: str) -> tuple[Any, str]:
     meta, keys = _split(path)
     node: Any = doc.ingest if meta else doc.src
-    for key in keys[:-1]:
+    for key in keys[:-1]:  # as IngestDocument.setFieldValue walks (a null leaf parent is the caller's)
+        if node is None:
+            raise ProcessorFailure(f"cannot resolve [{key}] from null as part of path [{path}]")
         if isinstance(node, dict):
             if key in node:
-                nxt = node[key]
-                if nxt is None:
-                    raise ProcessorFailure(f"cannot set [{keys[-1] if key == keys[-2] else key}] with null parent as part of path [{path}]")
-                node = nxt
+                node = node[key]
             else:
                 node[key] = {}
                 node = node[key]
@@ -197,7 +202,7 @@ def _parent(doc: IngestDoc, path: str) -> tuple[Any, str]:
                 raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
             node = node[i]
         else:
-            raise ProcessorFailure(f"cannot set [{key}] with parent object of type [{java_type(node)}] as part of path [{path}]")
+            raise ProcessorFailure(f"cannot resolve [{key}] from object of type [{java_type(node)}] as part of path [{path}]")
     return node, keys[-1]
 
 
@@ -232,21 +237,51 @@ def set_field(doc: IngestDoc, path: str, value: Any) -> None:
         raise ProcessorFailure(f"cannot set [{leaf}] with parent object of type [{java_type(node)}] as part of path [{path}]")
 
 
+def java_equals(a: Any, b: Any) -> bool:
+    """`a.equals(b)` of the engine's values: Integer, Long, Double and Boolean never equal one
+    another (1, 1.0 and true are three values), lists and maps by content."""
+    if a is None or b is None:
+        return a is b
+    ta = type(a)
+    if ta is not type(b):
+        return False
+    if ta is int:
+        return bool(a == b)  # equal values have the same box (Integer or Long by size)
+    if ta is float:  # Double.equals compares the bits: NaN equals NaN, 0.0 is not -0.0
+        return repr(a) == repr(b) if a == 0 or a != a else a == b
+    if ta is list:
+        return len(a) == len(b) and all(java_equals(x, y) for x, y in zip(a, b, strict=True))
+    if ta is dict:
+        return a.keys() == b.keys() and all(java_equals(v, b[k]) for k, v in a.items())
+    return bool(a == b)
+
+
 def append_field(doc: IngestDoc, path: str, value: Any, allow_duplicates: bool = True) -> None:
     node, leaf = _parent(doc, path)
-    if not isinstance(node, dict):
-        set_field(doc, path, value)  # raises the right message for lists / scalars
+    if isinstance(node, list):  # an element of a list: appended to as a field would be
+        try:
+            i = int(leaf)
+        except ValueError:
+            raise ProcessorFailure(f'For input string: "{leaf}"') from None
+        if i < 0 or i >= len(node):
+            raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
+        node[i] = _appended(node[i], value, allow_duplicates)
         return
-    values = value if isinstance(value, list) else [value]
+    if not isinstance(node, dict):
+        set_field(doc, path, value)  # raises the right message for scalars
+        return
     if leaf in node:
-        cur = node[leaf]
-        lst = cur if isinstance(cur, list) else [cur]
-        for v in values:
-            if allow_duplicates or v not in lst:
-                lst.append(v)
-        node[leaf] = lst
+        node[leaf] = _appended(node[leaf], value, allow_duplicates)
     else:
-        node[leaf] = list(values)
+        node[leaf] = list(value) if isinstance(value, list) else [value]
+
+
+def _appended(cur: Any, value: Any, allow_duplicates: bool) -> list[Any]:
+    lst = cur if isinstance(cur, list) else [cur]
+    for v in value if isinstance(value, list) else [value]:
+        if allow_duplicates or not any(java_equals(v, x) for x in lst):
+            lst.append(v)
+    return lst
 
 
 def remove_field(doc: IngestDoc, path: str) -> None:
@@ -409,9 +444,10 @@ class Conf:
 
     def _take(self, key: builtins.str, default: Any, required: builtins.bool) -> Any:
         self.known.append(key)
-        if key not in self.body:
+        if self.body.get(key) is None:  # an explicit null is missing too, as the engines read options
             if required:
                 raise ContentError(f"[{key}] required property is missing", where=self.where)
+            self.body.pop(key, None)
             return default
         return self.body.pop(key)
 
@@ -877,7 +913,7 @@ def format_date(dt: datetime) -> str:
     if not off.seconds % 60 and not off.microseconds:  # whole minutes: isoformat says the same, faster
         text = dt.isoformat(timespec="milliseconds")
         return text[:-6] + "Z" if not off else text
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{dt.microsecond // 1000:03d}"
+    base = f"{dt.year:04d}-" + dt.strftime("%m-%dT%H:%M:%S") + f".{dt.microsecond // 1000:03d}"  # %Y: no padding
     if not off:
         return base + "Z"
     secs = int(off.total_seconds())
@@ -919,9 +955,33 @@ def _date(c: Conf, b: Build) -> Run:
 
 
 # -- json
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members; a key twice fails, as the engines' parser (strict duplicate detection)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ProcessorFailure(f'Duplicate Object property "{k}"')
+            seen.add(k)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ProcessorFailure(f"Non-standard token '{name}'")
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def _json_loads(text: str) -> Any:
+    """The `json` processor's parse, as OpenSearch's: the first JSON value of the text (what
+    follows it is ignored), null for a blank text, duplicate keys and NaN/Infinity refused."""
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    if start == len(text):
+        return None
     try:
-        return json.loads(text)
+        return _JSON.raw_decode(text, start)[0]
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ProcessorFailure(f"Unrecognized token or malformed JSON: {exc}") from None
 
