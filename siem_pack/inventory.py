@@ -449,8 +449,8 @@ def _cross_check(root: Path, models: list[Model], identities: list[Identity], gr
                 problems.append(ContentError(f"model name {n!r}: quotes and backslashes are not allowed",
                                              where=str(root / "models" / f"{m.id}.yml")))
     seen_alias: dict[tuple[str, str], str] = {}
-    for i in identities:
-        for kind, v in i.aliases:
+    for i in identities:  # an identity's id is one of its user aliases: it may not be another's
+        for kind, v in (("id", i.id), *i.aliases):
             key = ("key:" + kind if kind in KEY_FIELDS else "user", v)
             if key in seen_alias and seen_alias[key] != i.id:
                 problems.append(ContentError(f"alias {v!r} also belongs to {seen_alias[key]}",

@@ -217,11 +217,14 @@ def test_broken_inventory_reports_every_problem(tmp_path: Path) -> None:
     (inv / "identities" / "copycat.yml").write_text(yaml.safe_dump({
         "id": "copycat", "name": "C", "type": "human", "groups": [], "time_zone": "UTC",
         "aliases": {"email": ["john.doe@example.com"]}}))
+    (inv / "identities" / "shadow.yml").write_text(yaml.safe_dump({  # another's id as an alias
+        "id": "shadow", "name": "S", "type": "human", "groups": [], "time_zone": "UTC",
+        "aliases": {"gateway_user": ["amartin"]}}))
     with pytest.raises(ContentErrors) as err:
         load_inventory(inv)
     text = str(err.value)
     for needle in ("tier 'secret'", "Mars/Olympus", "unknown model 'no-such-model'", "is not before expiry",
-                   "also belongs to copycat"):
+                   "also belongs to copycat", "alias 'amartin' also belongs to"):
         assert needle in text, text
     assert all(str(inv) in str(p) for p in err.value.problems)
 
