@@ -194,16 +194,21 @@ def _parent(doc: IngestDoc, path: str) -> tuple[Any, str]:
                 node[key] = {}
                 node = node[key]
         elif isinstance(node, list):
-            try:
-                i = int(key)
-            except ValueError:
-                raise ProcessorFailure(f'For input string: "{key}"') from None
-            if i < 0 or i >= len(node):
-                raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
-            node = node[i]
+            node = node[_list_index(node, key, path)]
         else:
             raise ProcessorFailure(f"cannot resolve [{key}] from object of type [{java_type(node)}] as part of path [{path}]")
     return node, keys[-1]
+
+
+def _list_index(node: list[Any], key: str, path: str) -> int:
+    """A path key used as an index of a list on the way of a write (set, append)."""
+    try:
+        i = int(key)
+    except ValueError:
+        raise ProcessorFailure(f'For input string: "{key}"') from None
+    if i < 0 or i >= len(node):
+        raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
+    return i
 
 
 def set_field(doc: IngestDoc, path: str, value: Any) -> None:
@@ -224,13 +229,7 @@ def set_field(doc: IngestDoc, path: str, value: Any) -> None:
     if isinstance(node, dict):
         node[leaf] = value
     elif isinstance(node, list):
-        try:
-            i = int(leaf)
-        except ValueError:
-            raise ProcessorFailure(f'For input string: "{leaf}"') from None
-        if i < 0 or i >= len(node):
-            raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
-        node[i] = value
+        node[_list_index(node, leaf, path)] = value
     elif node is None:
         raise ProcessorFailure(f"cannot set [{leaf}] with null parent as part of path [{path}]")
     else:
@@ -259,12 +258,7 @@ def java_equals(a: Any, b: Any) -> bool:
 def append_field(doc: IngestDoc, path: str, value: Any, allow_duplicates: bool = True) -> None:
     node, leaf = _parent(doc, path)
     if isinstance(node, list):  # an element of a list: appended to as a field would be
-        try:
-            i = int(leaf)
-        except ValueError:
-            raise ProcessorFailure(f'For input string: "{leaf}"') from None
-        if i < 0 or i >= len(node):
-            raise ProcessorFailure(f"[{i}] is out of bounds for array with length [{len(node)}] as part of path [{path}]")
+        i = _list_index(node, leaf, path)
         node[i] = _appended(node[i], value, allow_duplicates)
         return
     if not isinstance(node, dict):
