@@ -1008,12 +1008,16 @@ def _json(c: Conf, b: Build) -> Run:
 
 
 # -- string processors
-def _string_proc(name: str, fn: Callable[[str], str]) -> Factory:
+def _string_proc(name: str, make: Callable[[Conf], Callable[[str], str]]) -> Factory:
+    """A processor that maps a string field (or each string of a list) to a string: `make`
+    reads its own options and returns the mapping (lowercase, trim, gsub, ...)."""
     def factory(c: Conf, b: Build) -> Run:
         field = c.str("field", required=True)
         target = c.str("target_field") or field
         ignore_missing = c.bool("ignore_missing")
+        fn = make(c)
         c.done()
+        same_field = target == field
 
         def one(v: Any) -> str:
             if not isinstance(v, str):
@@ -1026,21 +1030,23 @@ def _string_proc(name: str, fn: Callable[[str], str]) -> Factory:
                 return
             if v is None:
                 raise ProcessorFailure(f"field [{field}] is null, cannot process it.")
-            if isinstance(v, list):
-                out: Any = [one(x) for x in v]
-            else:
-                out = one(v)
-            set_field(doc, target, out)
+            if type(v) is str:
+                out = fn(v)
+                if out is v and same_field:
+                    return  # unchanged: writing the same string back changes nothing
+                set_field(doc, target, out)
+                return
+            set_field(doc, target, [one(x) for x in v] if isinstance(v, list) else one(v))
         return run
     PROCESSORS[name] = factory
     return factory
 
 
 _JTRIM = "".join(chr(i) for i in range(33))
-_string_proc("lowercase", str.lower)
-_string_proc("uppercase", str.upper)
-_string_proc("trim", lambda s: s.strip(_JTRIM))
-_string_proc("urldecode", lambda s: urllib.parse.unquote_plus(s, errors="strict"))
+_string_proc("lowercase", lambda c: str.lower)
+_string_proc("uppercase", lambda c: str.upper)
+_string_proc("trim", lambda c: lambda s: s.strip(_JTRIM))
+_string_proc("urldecode", lambda c: lambda s: urllib.parse.unquote_plus(s, errors="strict"))
 
 
 def java_regex(pattern: str, where: str) -> re.Pattern[str]:
@@ -1233,36 +1239,12 @@ def java_replacement(rep: str) -> Callable[[re.Match[str]], str]:
     return fn
 
 
-@processor("gsub")
-def _gsub(c: Conf, b: Build) -> Run:
-    field = c.str("field", required=True)
-    target = c.str("target_field") or field
+def _gsub(c: Conf) -> Callable[[str], str]:
     rx = java_regex(c.str("pattern", required=True), c.where)
-    rep = java_replacement(c.str("replacement", required=True))
-    ignore_missing = c.bool("ignore_missing")
-    c.done()
-    sub = prefiltered_sub(rx, rep)
-    same_field = target == field
+    return prefiltered_sub(rx, java_replacement(c.str("replacement", required=True)))
 
-    def one(v: Any) -> str:
-        if not isinstance(v, str):
-            raise ProcessorFailure(f"field [{field}] of type [{java_type(v)}] cannot be cast to [java.lang.String]")
-        return sub(v)
 
-    def run(doc: IngestDoc) -> None:
-        v = value_for(doc, field, ignore_missing)
-        if v is _MISSING:
-            return
-        if v is None:
-            raise ProcessorFailure(f"field [{field}] is null, cannot process it.")
-        if type(v) is str:
-            out = sub(v)
-            if out is v and same_field:
-                return  # nothing replaced: writing the same string back changes nothing
-            set_field(doc, target, out)
-            return
-        set_field(doc, target, [one(x) for x in v] if isinstance(v, list) else one(v))
-    return run
+_string_proc("gsub", _gsub)
 
 
 def java_split(rx: re.Pattern[str], s: str, preserve_trailing: bool) -> list[str]:
