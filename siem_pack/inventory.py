@@ -163,8 +163,11 @@ class Inventory:
                 if set(i.groups) & set(model.allowed_groups) or set(i.roles) & set(model.allowed_roles)]
 
     def grants_for(self, model: Model, identity: Identity) -> list[Grant]:
-        return [g for g in self.grants if model.id in g.models
-                and (identity.id in g.identities or set(identity.groups) & set(g.groups))]
+        return [g for g in self.grants if model.id in g.models and _covers(g, identity)]
+
+    def grantees(self, grant: Grant) -> list[str]:
+        """The ids of the identities a grant covers (named, or in one of its groups), sorted."""
+        return sorted(i.id for i in self.identities if _covers(grant, i))
 
     def approval(self, identity: Identity | None, action: str | None, timestamp: str) -> tuple[str, str | None]:
         """(approval status, grant id) for an action: `not_required` unless the action is
@@ -172,8 +175,7 @@ class Inventory:
         or `missing`."""
         if action not in self.privileged_actions:
             return "not_required", None
-        grants = [g for g in self.grants if action in g.actions and identity is not None
-                  and (identity.id in g.identities or set(identity.groups) & set(g.groups))]
+        grants = [g for g in self.grants if action in g.actions and identity is not None and _covers(g, identity)]
         for g in grants:
             if g.start <= timestamp < g.expiry:
                 return "approved", g.id
@@ -212,6 +214,10 @@ class Inventory:
 
 
 # ---------------------------------------------------------------- loading
+
+def _covers(grant: Grant, identity: Identity) -> bool:
+    return identity.id in grant.identities or bool(set(identity.groups) & set(grant.groups))
+
 
 def default_dir() -> Path:
     return content_dir("inventory")
@@ -540,48 +546,42 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
     add("set", "inventory-model-unknown", None, field="siem_pack.model.tier", value="unknown", override=False)
     # 3. the policy verdict, first match wins (each step only fills an empty verdict)
     open_ = "ctx.siem_pack.policy?.verdict == null"
-    add("set", "inventory-verdict-no-model-reason", f"{open_} && ctx.gen_ai?.request?.model == null",
-        field="siem_pack.policy.reason", value="no model in event")
-    add("set", "inventory-verdict-no-model", f"{open_} && ctx.gen_ai?.request?.model == null",
-        field="siem_pack.policy.verdict", value="unknown")
-    add("set", "inventory-verdict-model-unknown-reason", f"{open_} && {_path(MARK_MODEL)} == null",
-        field="siem_pack.policy.reason", value="model not inventoried")
-    add("set", "inventory-verdict-model-unknown", f"{open_} && {_path(MARK_MODEL)} == null",
-        field="siem_pack.policy.verdict", value="unknown")
-    add("set", "inventory-verdict-identity-unknown-reason", f"{open_} && {unresolved}",
-        field="siem_pack.policy.reason", value="identity not inventoried")
-    add("set", "inventory-verdict-identity-unknown", f"{open_} && {unresolved}",
-        field="siem_pack.policy.verdict", value="unknown")
+
+    def verdict(tag: str, cond: str, value: str, reason: str) -> None:
+        """A verdict and its reason, under one condition (the reason first: it needs the
+        verdict still empty)."""
+        add("set", f"{tag}-reason", cond, field="siem_pack.policy.reason", value=reason)
+        add("set", tag, cond, field="siem_pack.policy.verdict", value=value)
+
+    def on_grant(m: Model, g: Grant) -> str:
+        """The model first (see 1.), then an identity the grant names or one of its groups."""
+        return (f"{_path(MARK_MODEL)} == {_q(m.id)} && {open_} && "
+                f"{_list(inv.grantees(g))}.contains({_path(MARK_IDENTITY)})")
+
+    verdict("inventory-verdict-no-model", f"{open_} && ctx.gen_ai?.request?.model == null", "unknown",
+            "no model in event")
+    verdict("inventory-verdict-model-unknown", f"{open_} && {_path(MARK_MODEL)} == null", "unknown",
+            "model not inventoried")
+    verdict("inventory-verdict-identity-unknown", f"{open_} && {unresolved}", "unknown", "identity not inventoried")
     ts = "ctx['@timestamp']"
+    grants = [(m, g) for m in inv.models for g in inv.grants if m.id in g.models]
     for m in inv.models:
-        on_model = f"{_path(MARK_MODEL)} == {_q(m.id)} && {open_}"  # the model first: see 1.
         allowed = [i.id for i in inv.allowed_identities(m)]
         if allowed:
-            cond = f"{on_model} && {_list(allowed)}.contains({_path(MARK_IDENTITY)})"
-            add("set", f"inventory-allowed-{m.id}-reason", cond, field="siem_pack.policy.reason", value="allowed group or role")
-            add("set", f"inventory-allowed-{m.id}", cond, field="siem_pack.policy.verdict", value="compliant")
-        for g in [g for g in inv.grants if m.id in g.models]:
-            who = sorted({i.id for i in inv.identities if i.id in g.identities or set(i.groups) & set(g.groups)})
-            base = f"{on_model} && {_list(who)}.contains({_path(MARK_IDENTITY)})"
-            active = f"{base} && {ts}.compareTo({_q(g.start)}) >= 0 && {ts}.compareTo({_q(g.expiry)}) < 0"
-            add("set", f"inventory-grant-{g.id}-{m.id}-reason", active, field="siem_pack.policy.reason", value=f"{g.kind} {g.id}")
-            add("set", f"inventory-grant-{g.id}-{m.id}", active, field="siem_pack.policy.verdict", value="compliant")
-    for suffix, text in (("expired", "expired"), ("early", "not yet active")):
-        for m in inv.models:
-            on_model = f"{_path(MARK_MODEL)} == {_q(m.id)} && {open_}"
-            for g in [g for g in inv.grants if m.id in g.models]:
-                who = sorted({i.id for i in inv.identities if i.id in g.identities or set(i.groups) & set(g.groups)})
-                base = f"{on_model} && {_list(who)}.contains({_path(MARK_IDENTITY)})"
-                cmp_ = (f"{ts}.compareTo({_q(g.expiry)}) >= 0" if suffix == "expired"
-                        else f"{ts}.compareTo({_q(g.start)}) < 0")
-                cond = f"{base} && {cmp_}"
-                add("set", f"inventory-grant-{g.id}-{m.id}-{suffix}-reason", cond,
-                    field="siem_pack.policy.reason", value=f"{g.kind} {g.id} {text}")
-                add("set", f"inventory-grant-{g.id}-{m.id}-{suffix}", cond,
-                    field="siem_pack.policy.verdict", value="noncompliant")
-    add("set", "inventory-verdict-denied-reason", open_, field="siem_pack.policy.reason",
-        value="not in an allowed group or role")
-    add("set", "inventory-verdict-denied", open_, field="siem_pack.policy.verdict", value="noncompliant")
+            verdict(f"inventory-allowed-{m.id}",
+                    f"{_path(MARK_MODEL)} == {_q(m.id)} && {open_} && {_list(allowed)}.contains({_path(MARK_IDENTITY)})",
+                    "compliant", "allowed group or role")
+        for g in [g for mm, g in grants if mm is m]:
+            verdict(f"inventory-grant-{g.id}-{m.id}",
+                    f"{on_grant(m, g)} && {ts}.compareTo({_q(g.start)}) >= 0 && {ts}.compareTo({_q(g.expiry)}) < 0",
+                    "compliant", f"{g.kind} {g.id}")
+    for m, g in grants:
+        verdict(f"inventory-grant-{g.id}-{m.id}-expired", f"{on_grant(m, g)} && {ts}.compareTo({_q(g.expiry)}) >= 0",
+                "noncompliant", f"{g.kind} {g.id} expired")
+    for m, g in grants:
+        verdict(f"inventory-grant-{g.id}-{m.id}-early", f"{on_grant(m, g)} && {ts}.compareTo({_q(g.start)}) < 0",
+                "noncompliant", f"{g.kind} {g.id} not yet active")
+    verdict("inventory-verdict-denied", open_, "noncompliant", "not in an allowed group or role")
     _approvals(inv, add, ts, unresolved)
     _working_hours(inv, add)
     return {
@@ -605,11 +605,10 @@ def _approvals(inv: Inventory, add: Any, ts: str, unresolved: str) -> None:
     granting = [g for g in inv.grants if g.actions]
     for status in ("approved", "expired"):
         for g in granting:
-            who = sorted({i.id for i in inv.identities if i.id in g.identities or set(i.groups) & set(g.groups)})
             window = (f"{ts}.compareTo({_q(g.start)}) >= 0 && {ts}.compareTo({_q(g.expiry)}) < 0" if status == "approved"
                       else f"{ts}.compareTo({_q(g.expiry)}) >= 0")
             cond = (f"{open_} && {_list(g.actions)}.contains(ctx.event.action) && "
-                    f"{_list(who)}.contains({_path(MARK_IDENTITY)}) && {window}")
+                    f"{_list(inv.grantees(g))}.contains({_path(MARK_IDENTITY)}) && {window}")
             add("set", f"inventory-approval-{g.id}-{status}-id", cond, field="siem_pack.approval.id", value=g.id)
             add("set", f"inventory-approval-{g.id}-{status}", cond, field="siem_pack.approval.status", value=status)
     add("set", "inventory-approval-missing", open_, field="siem_pack.approval.status", value="missing")
