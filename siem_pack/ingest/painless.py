@@ -568,12 +568,6 @@ class Emitter:
         return fn
 
 
-def compile_node(node: Node) -> Cond:
-    """The AST as one generated function over the document source (`ctx`)."""
-    em = Emitter()
-    return em.function(em.expr(node))
-
-
 @dataclass(frozen=True)
 class DispatchKey:
     """A condition of the shape `ctx.a.b == LIT [&& rest...]` with LIT a string or null:
@@ -612,6 +606,8 @@ def dispatch_key(node: Node) -> DispatchKey | None:
 
 
 def compile_condition(source: str, where: str = "") -> Cond:
-    """Parse and compile; the closure returns the condition's value for a document source.
-    The executor requires a boolean (as Elasticsearch does)."""
-    return compile_node(parse(source, where))
+    """Parse and compile one condition alone (the executor inlines conditions into its
+    generated code instead); the function returns the condition's value for a document
+    source. The executor requires a boolean (as Elasticsearch does)."""
+    em = Emitter()
+    return em.function(em.expr(parse(source, where)))
