@@ -11,8 +11,9 @@ siem_pack.report.html.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -100,10 +101,7 @@ def collect_audit(db: Path | str | None, start: datetime, end: datetime,
                                f"{quote('kibana.alert.uuid') if 'kibana.alert.uuid' in have else 1}",
                                [start, end]).fetchall()
             alerts = [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
-    by_status: dict[str, int] = {}
-    for a in alerts:
-        key = str(a.get("kibana.alert.workflow_status") or "unknown")
-        by_status[key] = by_status.get(key, 0) + 1
+    by_status = Counter(str(a.get("kibana.alert.workflow_status") or "unknown") for a in alerts)
     summary: list[tuple[str, Any]] = [
         ("period_start", start.isoformat() + "Z"), ("period_end", end.isoformat() + "Z"),
         ("sensitive_tiers", " ".join(tiers)), ("events", total), ("policy_compliant_rate", _rate(total_rate)),
@@ -135,7 +133,7 @@ def export_audit(db: Path | str | None, start: str, end: str, out_dir: Path | st
     html_path = out / "audit.html"
     html_path.write_text(render_audit_html(audit), encoding="utf-8")
     files.append(html_path)
-    return AuditExport(**{**audit.__dict__, "files": tuple(files)})
+    return replace(audit, files=tuple(files))
 
 
 def _csv_value(v: Any) -> Any:

@@ -39,6 +39,7 @@ class DemoResult:
     attacks_caught: int
     missed: list[str]
     seals: int
+    period: tuple[str, str] = ("", "")  # the first and the last event's day (for the audit export hint)
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -50,7 +51,7 @@ class DemoResult:
                 "records": self.records, "events": self.events, "alerts": self.alerts,
                 "alerts_by_severity": self.alerts_by_severity, "attacks": self.attacks,
                 "attacks_caught": self.attacks_caught, "missed": self.missed, "seals": self.seals,
-                "timings_s": self.timings_s}
+                "period": list(self.period), "timings_s": self.timings_s}
 
 
 def demo(out_dir: Path, options: DemoOptions = DemoOptions(), progress: Progress | None = None) -> DemoResult:
@@ -84,6 +85,8 @@ def demo(out_dir: Path, options: DemoOptions = DemoOptions(), progress: Progress
         seal_windows(DuckDBEvents(store), DuckDBSeals(store), SigningKey.generate())
         seals = int((store.con.execute("SELECT count(*) FROM seals WHERE kind <> 'key'").fetchone() or [0])[0])
         events = store.count("events")
+        first, last = store.con.execute('SELECT min("@timestamp"), max("@timestamp") FROM events').fetchone() \
+            or (None, None)
         by_sev = dict(store.con.execute('SELECT "kibana.alert.severity", count(*) FROM alerts GROUP BY 1').fetchall())
     step("seal", t0)
     t0 = time.monotonic()
@@ -100,7 +103,9 @@ def demo(out_dir: Path, options: DemoOptions = DemoOptions(), progress: Progress
     return DemoResult(out_dir=out_dir, report=report.path, db=db, records=sum(sim.records.values()), events=events,
                       alerts_by_severity=ordered, attacks=len(scored.scenarios),
                       attacks_caught=sum(1 for s in scored.scenarios if s.detected),
-                      missed=[s.id for s in scored.scenarios if not s.detected], seals=seals, timings_s=timings)
+                      missed=[s.id for s in scored.scenarios if not s.detected], seals=seals,
+                      period=(f"{first:%Y-%m-%d}", f"{last:%Y-%m-%d}") if first and last else ("", ""),
+                      timings_s=timings)
 
 
 def render(result: DemoResult) -> str:
@@ -114,7 +119,7 @@ def render(result: DemoResult) -> str:
         f"time:     {sum(result.timings_s.values()):.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items()) + ")",
         f"report:   {result.report}",
-        f"store:    {result.db} (try: siem-pack audit export --db {result.db} --from 2026-03-01 "
-        f"--to 2026-03-31 --out audit)",
+        f"store:    {result.db} (try: siem-pack audit export --db {result.db} --from {result.period[0]} "
+        f"--to {result.period[1]} --out audit)",
     ]
     return "\n".join(lines)

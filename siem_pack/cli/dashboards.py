@@ -77,13 +77,13 @@ def export(version: str, space: str, out: Path | None) -> None:
       siem-pack dashboards export --kibana-version 8.19 --out siem-pack-dashboards.ndjson
       siem-pack dashboards export > dashboards.ndjson
     """
-    ndjson, curl = lib.export(version, space)
+    ndjson, curl = lib.export(version, space, filename=str(out or lib.BUNDLE_NAME))
     if out is None:
         click.echo(ndjson, nl=False)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(ndjson)
-    click.echo(f"wrote {out}\nimport with: {curl.replace('siem-pack-dashboards.ndjson', str(out))}")
+    click.echo(f"wrote {out}\nimport with: {curl}")
 
 
 def register(group: click.Group) -> None:

@@ -1,6 +1,6 @@
 """Stage 4: the library behind `siem-pack dashboards build|check|export`: load the specs,
-check them (checks.py), write the Kibana import bodies (kibana.py). `deploy` imports the
-same objects through `bundle_objects`.
+check them (checks.py), write the Kibana import bodies (kibana.py). `deploy` renders the
+same objects with kibana.saved_objects (siem_pack.deploy.bundle).
 """
 
 from __future__ import annotations
@@ -33,20 +33,18 @@ def check_dashboards(versions: tuple[str, ...] = KIBANA_VERSIONS, folder: Path |
     return CheckResult(len(dashes), sum(len(d.panels) for d in dashes), versions, tuple(problems))
 
 
-def bundle_objects(version: str, folder: Path | None = None, checked: bool = True) -> list[dict[str, Any]]:
-    """The saved objects for one Kibana version; with `checked`, refuse on any problem."""
-    check_version(version)
+def bundle_objects(versions: tuple[str, ...], folder: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The saved objects per Kibana version, after every check passed (refused on any problem)."""
+    versions = tuple(check_version(v) for v in versions)
     dashes = load_dashboards(folder)
-    if checked:
-        collect(check_all(dashes, (version,)))
-    return saved_objects(dashes, version)
+    collect(check_all(dashes, versions))
+    return {version: saved_objects(dashes, version) for version in versions}
 
 
 def build(out_dir: Path, versions: tuple[str, ...] = KIBANA_VERSIONS, folder: Path | None = None) -> list[Path]:
     """Check, then write `<out_dir>/<version>/siem-pack-dashboards.ndjson` per version."""
     written = []
-    for version in versions:
-        objects = bundle_objects(version, folder)
+    for version, objects in bundle_objects(versions, folder).items():
         path = out_dir / version / BUNDLE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(to_ndjson(objects))
@@ -54,9 +52,10 @@ def build(out_dir: Path, versions: tuple[str, ...] = KIBANA_VERSIONS, folder: Pa
     return written
 
 
-def export(version: str, space: str = "default", folder: Path | None = None) -> tuple[str, str]:
-    """(NDJSON body, a curl line that imports it) for one Kibana version, checked first."""
-    req = import_request(bundle_objects(version, folder), space=space)
+def export(version: str, space: str = "default", folder: Path | None = None,
+           filename: str = BUNDLE_NAME) -> tuple[str, str]:
+    """(NDJSON body, a curl line that imports it from `filename`) for one Kibana version, checked first."""
+    req = import_request(bundle_objects((version,), folder)[version], space=space, filename=filename)
     curl = (f"curl -X POST \"$KIBANA_URL{req.path}?overwrite=true\" -H 'kbn-xsrf: true' "
             f"-u \"$USER:$PASSWORD\" --form file=@{req.filename}")
     return req.ndjson, curl

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,6 +30,9 @@ from .fields import field_types
 from .kibana import KIBANA_VERSIONS, ImportRequest, import_request, saved_objects
 from .lens_schema import PANEL_SCHEMA
 from .spec import INDEXES, Dashboard, Panel
+
+if TYPE_CHECKING:
+    from ..testing.openapi import OpenAPISpec
 
 NUMERIC = {"long", "double", "float", "integer", "short", "scaled_float"}
 
@@ -154,80 +156,24 @@ def _lens_links(attrs: dict[str, Any]) -> list[str]:
     return out
 
 
-# -- 4. contracts ------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _openapi(path: str) -> dict[str, Any]:
-    try:
-        return yaml.safe_load(Path(path).read_text())  # type: ignore[no-any-return]
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the Kibana OpenAPI contract: {exc}", where=path) from exc
-
-
-def _deref(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
-    """Inline local $refs and turn OpenAPI 3.0 `nullable` into JSON-schema null types."""
-    if depth > 40:
-        return {}
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = root
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            return _deref(target, root, depth + 1)
-        out = {k: _deref(v, root, depth + 1) for k, v in node.items() if k not in ("example", "examples")}
-        if out.pop("nullable", False) and "type" in out:
-            out["type"] = [out["type"], "null"]
-        return out
-    if isinstance(node, list):
-        return [_deref(v, root, depth + 1) for v in node]
-    return node
-
-
-def _validate(schema: Any, instance: Any, what: str, where: str) -> list[SiemPackError]:
-    import jsonschema
-
-    validator = jsonschema.Draft7Validator(schema)
-    return [ContentError(f"{what}: {'/'.join(str(x) for x in e.absolute_path) or '(root)'}: {e.message}",
-                         where=where)
-            for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))]
-
-
+# -- 4. contracts (through siem_pack.testing.openapi, the contract tests' validator) ------
 def check_import_request(req: ImportRequest, contracts: Path | None = None) -> list[SiemPackError]:
-    """The request against `saved-objects/bundled.yaml`: path, method, header and query
+    """The request against `saved-objects/bundled.yaml`: path, method, kbn-xsrf header, query
     parameters, the multipart body; each NDJSON object against the create-object body."""
-    spec_path = (contracts or contracts_dir()) / "kibana-openapi" / "saved-objects" / "bundled.yaml"
-    where = str(spec_path)
-    spec = _openapi(str(spec_path))
-    problems: list[SiemPackError] = []
-    path = req.path
-    if path.startswith("/s/"):  # the space prefix the contract documents beside each path
-        path = "/" + path.split("/", 3)[3]
-    op = ((spec.get("paths") or {}).get(path) or {}).get(req.method.lower())
-    if op is None:
-        return [ContentError(f"{req.method} {path} is not in the contract", where=where)]
-    params = _deref(op.get("parameters", []), spec)
-    for p in params:
-        if p["in"] == "header" and p.get("required") and p["name"] not in req.headers:
-            problems.append(ContentError(f"import request: required header {p['name']} missing", where=where))
-    declared_query = {p["name"]: p for p in params if p["in"] == "query"}
-    for name, value in req.query.items():
-        if name not in declared_query:
-            problems.append(ContentError(f"import request: query parameter {name!r} is not declared", where=where))
-        else:
-            problems += _validate(declared_query[name].get("schema", {}), value, f"query {name}", where)
+    from ..deploy.kibana import multipart_body
+
+    spec = _spec(contracts, "saved-objects")
+    where = str(spec.path)
+    body, content_type = multipart_body("file", req.filename, req.ndjson.encode())
+    query = {k: [str(v).lower() if isinstance(v, bool) else str(v)] for k, v in req.query.items()}
+    problems: list[SiemPackError] = [
+        ContentError(f"import request: {msg}", where=where)
+        for msg in spec.problems_request(req.method, req.path, req.headers, query, body, content_type)]
     if req.query.get("createNewCopies") and (req.query.get("overwrite") or req.query.get("compatibilityMode")):
         problems.append(ContentError("import request: createNewCopies cannot be combined with overwrite or "
                                      "compatibilityMode", where=where))
-    content = (_deref(op.get("requestBody", {}), spec).get("content") or {})
-    if req.content_type not in content:
-        problems.append(ContentError(f"import request: content type {req.content_type} not accepted "
-                                     f"({', '.join(content)})", where=where))
-    else:
-        body_schema = content[req.content_type].get("schema", {})
-        problems += _validate(body_schema, {"file": req.ndjson}, "import body", where)
-        if "file" not in (body_schema.get("properties") or {}):
-            problems.append(ContentError("import body: the contract has no `file` part", where=where))
-    create = ((spec["paths"].get("/api/saved_objects/{type}/{id}") or {}).get("post") or {})
-    create_schema = _deref(create.get("requestBody", {}), spec)["content"]["application/json"]["schema"]
+    create = spec.validator("/paths/~1api~1saved_objects~1{type}~1{id}/post/requestBody/content/"
+                            "application~1json/schema")
     for n, line in enumerate(req.ndjson.splitlines(), 1):
         try:
             obj = json.loads(line)
@@ -237,17 +183,17 @@ def check_import_request(req: ImportRequest, contracts: Path | None = None) -> l
         for key in ("type", "id"):
             if key not in obj:
                 problems.append(ContentError(f"NDJSON line {n}: saved object without {key}", where=req.filename))
-        problems += _validate(create_schema, {k: obj[k] for k in ("attributes", "references") if k in obj},
-                              f"NDJSON line {n} ({obj.get('type')}/{obj.get('id')})", where)
+        problems += [ContentError(msg, where=where) for msg in spec.problems(
+            create, {k: obj[k] for k in ("attributes", "references") if k in obj},
+            f"NDJSON line {n} ({obj.get('type')}/{obj.get('id')})")]
     return problems
 
 
 def check_data_views(objects: list[dict[str, Any]], contracts: Path | None = None) -> list[SiemPackError]:
     """Each index-pattern object, as the equivalent `POST /api/data_views/data_view` body,
     against `data-views/bundled.yaml`."""
-    spec_path = (contracts or contracts_dir()) / "kibana-openapi" / "data-views" / "bundled.yaml"
-    spec = _openapi(str(spec_path))
-    schema = _deref(spec["components"]["schemas"]["create_data_view_request_object"], spec)
+    spec = _spec(contracts, "data-views")
+    validator = spec.component("create_data_view_request_object")
     problems: list[SiemPackError] = []
     for o in objects:
         if o.get("type") != "index-pattern":
@@ -258,8 +204,19 @@ def check_data_views(objects: list[dict[str, Any]], contracts: Path | None = Non
                               "runtimeFieldMap": json.loads(a.get("runtimeFieldMap") or "{}"),
                               "allowNoIndex": a.get("allowNoIndex", False)},
                 "override": True}
-        problems += _validate(schema, body, f"data view {o['id']}", str(spec_path))
+        problems += [ContentError(msg, where=str(spec.path))
+                     for msg in spec.problems(validator, body, f"data view {o['id']}")]
     return problems
+
+
+def _spec(contracts: Path | None, api: str) -> OpenAPISpec:
+    from ..testing.openapi import kibana_spec  # jsonschema: imported when a check runs, not with the CLI
+
+    try:
+        return kibana_spec(contracts or contracts_dir(), api)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the Kibana OpenAPI contract: {exc}",
+                          where=str((contracts or contracts_dir()) / "kibana-openapi" / api)) from exc
 
 
 def check_all(dashboards: list[Dashboard], versions: Iterable[str] = KIBANA_VERSIONS,

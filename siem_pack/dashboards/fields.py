@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from ..errors import ContentError
 from ..schema import Field, Schema, load_schema
-from ..templates import EVENT_GROUPS, group_of, own_indices
+from ..templates import group_of, own_indices
 from .spec import INDEXES
 
 
@@ -27,10 +27,9 @@ def index_schema(index: str) -> Schema:
         if own is None:
             raise ContentError(f"no index template for {spec.pattern} (schema/indices/{spec.pattern}.yml)",
                                where=f"index {index}")
-        composed = [f for f in events.fields if group_of(f.name) in own.compose and own.compose != ()]
+        composed = [f for f in events.fields if group_of(f.name) in own.compose]
         names = {f.name for f in own.schema.fields}
         fields = list(own.schema.fields) + [f for f in composed if f.name not in names]
-        assert set(own.compose) <= set(EVENT_GROUPS)
     names = {f.name for f in fields}
     fields += [Field(name=rf.name, type=rf.type, description="runtime field of the data view")
                for rf in spec.runtime_fields if rf.name not in names]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from .fields import field_types
-from .spec import INDEXES, Bucket, Dashboard, IndexSpec, Metric, Panel
+from .spec import GRID_COLUMNS, INDEXES, Bucket, Dashboard, IndexSpec, Metric, Panel
 
 KibanaVersion = Literal["8.19", "9.x"]
 KIBANA_VERSIONS: tuple[str, ...] = KibanaVersion.__args__  # type: ignore[attr-defined]
@@ -204,7 +204,7 @@ def dashboard_object(dash: Dashboard, version: KibanaVersion) -> dict[str, Any]:
     references: list[dict[str, str]] = []
     x = y = row_h = 0
     for panel in dash.panels:
-        if x + panel.width > 48:  # next row
+        if x + panel.width > GRID_COLUMNS:  # next row
             x, y, row_h = 0, y + row_h, 0
         attrs = lens_attributes(dash, panel)
         pid = panel.id
@@ -271,13 +271,6 @@ class ImportRequest:
     @property
     def content_type(self) -> str:
         return "multipart/form-data"
-
-    def multipart(self, boundary: str = "siem-pack-boundary") -> tuple[bytes, str]:
-        """(body, Content-Type header value) as a browser would send it."""
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{self.filename}\"\r\n"
-                "Content-Type: application/ndjson\r\n\r\n").encode() + self.ndjson.encode() + \
-               f"\r\n--{boundary}--\r\n".encode()
-        return body, f"multipart/form-data; boundary={boundary}"
 
 
 def import_request(objects: list[dict[str, Any]], space: str = "default", overwrite: bool = True,

@@ -39,7 +39,7 @@ def build_report(db: Path | str | None, out: Path | str, dashboards: list[Dashbo
             rendered.append((dash, focus, panels))
             status[dash.id] = [(name, STATUS_TABLES[name](store)) for name in dash.status]
         tables = dict.fromkeys(ix.table for ix in INDEXES.values())
-        counts = {t: (columns.rows(t) if columns.has_table(t) else -1) for t in tables}
+        counts = {t: (store.count(t) if columns.has_table(t) else -1) for t in tables}
         source = str(store.path)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = render_page(title, generated, source, counts, rendered, status)

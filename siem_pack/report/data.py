@@ -56,12 +56,6 @@ class Columns:
     def has_table(self, table: str) -> bool:
         return table in self.tables
 
-    def rows(self, table: str) -> int:
-        if table not in self.tables:
-            return 0
-        row = self.con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
-        return int(row[0]) if row else 0
-
     def resolve(self, index: str, name: str, json_ok: bool = True) -> tuple[str, bool] | None:
         """(SQL expression, is_list) for a field of the index's table, or None when missing.
         A field without its own column is read from the row's JSON (`doc` or `record`) when
@@ -152,14 +146,13 @@ def panel_data(con: duckdb.DuckDBPyConnection, columns: Columns, panel: Panel,
         source = f"(SELECT *, {', '.join(unnest)} FROM {source}) AS t"
     metric_params: list[Any] = []
     metric_exprs = [_metric_sql(m, col, schema, metric_params) for m in panel.metrics]
-    if not panel.buckets:
-        sql = f"SELECT {', '.join(metric_exprs)} FROM {source} WHERE {where}"
-        row = con.execute(sql, metric_params + params).fetchone()
-        count = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()
-        if not count or not count[0]:
+    if not panel.buckets:  # one row: the metrics, then the count that tells an empty match
+        row = con.execute(f"SELECT {', '.join(metric_exprs)}, count(*) FROM {source} WHERE {where}",
+                          metric_params + params).fetchone()
+        if not row or not row[-1]:
             data.status, data.note = "empty", "no matching documents"
             return data
-        data.rows = [tuple(row)] if row else []
+        data.rows = [tuple(row[:-1])]
         return data
     non_null = " AND ".join(f"{e} IS NOT NULL" for e in bucket_exprs)
     groups = ", ".join(bucket_exprs)

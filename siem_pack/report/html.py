@@ -85,20 +85,17 @@ def render_panel(dash: Dashboard, data: PanelData) -> str:
     def fmt_val(v: Any) -> str:
         return fmt_value(v, op) if op == "rate" else _fmt_number(v)
 
-    def fmt_cat(v: Any) -> str:
-        return fmt_value(v)
-
     if p.kind == "metric":
         body = f'<div class="big">{escape(fmt_value(data.rows[0][0], op))}</div>' \
                f'<div class="muted">{escape(data.metric_labels[0])}</div>'
     elif p.kind == "bar":
-        body = svg.bar_chart(data.rows, len(p.buckets) > 1, fmt_cat, fmt_val, refs, width=max(380, p.width * 30))
+        body = svg.bar_chart(data.rows, len(p.buckets) > 1, fmt_value, fmt_val, refs, width=max(380, p.width * 30))
     elif p.kind in ("line", "area"):
-        body = svg.time_chart(data.rows, len(p.buckets) > 1, p.kind == "area", fmt_cat, fmt_val, refs,
+        body = svg.time_chart(data.rows, len(p.buckets) > 1, p.kind == "area", fmt_value, fmt_val, refs,
                              width=max(380, p.width * 30))
     elif p.kind == "pie":
         body = svg.pie_chart([(r[0], r[-1]) for r in data.rows] if len(p.buckets) == 1 else
-                             _sum_first(data.rows), fmt_cat, fmt_val)
+                             _sum_first(data.rows), fmt_value, fmt_val)
     else:
         body = render_table(data)
     note = f'<p class="note">{escape(p.note)}</p>' if p.note else ""

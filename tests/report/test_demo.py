@@ -23,6 +23,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert re.search(r"seals:\s+[1-9][\d,]* signed seals", text)
     report = out / "report.html"
     assert f"report:   {report}" in text
+    assert "--from 2026-03-02 --to 2026-03-05 --out audit" in text  # the audit hint names the events' days
     html = report.read_text()
     statuses = dict(re.findall(r'data-panel="([^"]+)"[^>]*data-status="([^"]+)"', html))
     assert statuses["overview/interactions"] == "ok"
