@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import FindingsError, InputError
+from .errors import ConfigError, FindingsError, InputError
+from .run import ALERTS_NAME, DB_NAME, event_span, replay_ticks, run
 from .store import Store, get_field, parse_ts
 
 RECALL_GATE = 0.9
@@ -145,8 +146,6 @@ def read_alerts(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-
-
 def _ancestors(alert: Mapping[str, Any]) -> set[str]:
     anc = get_field(alert, "kibana.alert.ancestors") or []
     out = set()
@@ -248,8 +247,7 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
             alerts=len(hits), rules=sorted({str(get_field(a, "kibana.alert.rule.rule_id")) for a in hits}),
             events=len(s["events"]), events_stored=len(attack_events[sid])))
     eval_days = max(1, round((sim_end - eval_start).total_seconds() / 86400))
-    attacker_days = {(a["user.id"], parse_ts(s["start"]).date())  # type: ignore[union-attr]
-                     for s in scen for a in s["attackers"] if a.get("user.id")}
+    attacker_days = {(a["user.id"], spans[s["id"]][0].date()) for s in scen for a in s["attackers"] if a.get("user.id")}
     benign_days = max(1, int(truth["identities"]) * eval_days - len(attacker_days))
     detected = [r for r in results if r.detected]
     ttds = [r.time_to_detect_s for r in detected if r.time_to_detect_s is not None]
@@ -265,13 +263,21 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
         false_alerts_on_traps=dict(sorted(on_traps.items())))
 
 
+def load_truth(sim_dir: Path, db: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """sim_dir/truth.json, and its attack events' raw record ids → event.id in the store `db`."""
+    path = sim_dir / "truth.json"
+    if not path.is_file():
+        raise ConfigError("no truth.json in the simulation folder", where=str(sim_dir))
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    wanted = {e["record_id"] for s in truth["scenarios"] for e in s["events"]}
+    return truth, raw_ids_to_event_ids(db, wanted)
+
+
 def score_run(sim_dir: Path, run_dir: Path, backend: str = "embedded",
               alerts: Sequence[Mapping[str, Any]] | None = None) -> DrillReport:
     """Score a run's alerts.ndjson (or the given alerts) against sim_dir/truth.json."""
-    truth = json.loads((sim_dir / "truth.json").read_text(encoding="utf-8"))
-    wanted = {e["record_id"] for s in truth["scenarios"] for e in s["events"]}
-    ids = raw_ids_to_event_ids(run_dir / "siem-pack.duckdb", wanted)
-    return score(truth, alerts if alerts is not None else read_alerts(run_dir / "alerts.ndjson"), ids,
+    truth, ids = load_truth(sim_dir, run_dir / DB_NAME)
+    return score(truth, alerts if alerts is not None else read_alerts(run_dir / ALERTS_NAME), ids,
                  backend=backend)
 
 
@@ -287,15 +293,13 @@ class DrillOptions:
 
 def drill(out_dir: Path, options: DrillOptions = DrillOptions()) -> DrillReport:
     """Simulate, run the embedded pipeline end to end, and score."""
-    from .run import run
     from .simulate import simulate
 
     sim = simulate(out_dir / "simulation", days=options.days, identities=options.identities, seed=options.seed,
                    warmup_days=options.warmup_days)
     run([sim.logs_dir], out_dir / "run", inventory_dir=sim.inventory_dir)
     report = score_run(sim.out_dir, out_dir / "run")
-    (out_dir / "drill.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+    (out_dir / "drill.json").write_text(to_json(report) + "\n", encoding="utf-8")
     return report
 
 
@@ -338,11 +342,6 @@ def to_json(report: DrillReport) -> str:
     return json.dumps(report.to_dict(), indent=2, sort_keys=True)
 
 
-def merge_notes(report: DrillReport, notes: Iterable[str]) -> DrillReport:
-    report.notes.extend(notes)
-    return report
-
-
 # --- the same drill against Elasticsearch ---------------------------------------------------
 
 def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(),
@@ -362,7 +361,6 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
     from .detect.schedule import evaluate
     from .doctor import probe_cluster
     from .ingest.runner import DEFAULT_INDEX, ingest
-    from .run import replay_ticks, run
     from .simulate import simulate
 
     prefix = index_prefix.rstrip("-") + "-"
@@ -378,9 +376,9 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
         summary = ingest([sim.logs_dir], settings=settings, inventory_dir=sim.inventory_dir,
                          index=prefix + DEFAULT_INDEX, dead_letter_db=out_dir / "es-dead-letters.duckdb")
         notes.extend(summary.notes)
-        with Store(run_dir / "siem-pack.duckdb", read_only=True) as store:
+        with Store(run_dir / DB_NAME, read_only=True) as store:
             anomalies = list(store.events(table="anomalies"))
-            span_row = store.con.execute('SELECT min("@timestamp"), max("@timestamp") FROM events').fetchone()
+            span = event_span(store)
         anomalies_index = prefix + "siem-pack-anomalies"
         jobs.write_anomalies(jobs.Source(settings=settings), anomalies, index=anomalies_index)
         client.indices.refresh(index=f"{prefix}*")
@@ -389,9 +387,9 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
         rules = load_rules(thresholds=embedded.baselines.get("content_thresholds") or None)
         entries = load_exceptions(rule_ids=[r.rule_id for r in rules])
         alerts: list[dict[str, Any]] = []
-        if span_row and span_row[0] is not None:
+        if span is not None:
             for rule in sorted(rules, key=lambda r: r.rule_id):
-                alerts.extend(evaluate(rule, backend, replay_ticks((span_row[0], span_row[1]), rule.interval), entries))
+                alerts.extend(evaluate(rule, backend, replay_ticks(span, rule.interval), entries))
         write_es(client, alerts, index=prefix + "siem-pack-alerts")
     docs = [to_doc(a) for a in alerts]
     (out_dir / "alerts-es.ndjson").write_text("".join(json.dumps(d, sort_keys=True) + "\n" for d in docs),

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .detect.alerts import ALERTS_DDL, write_duckdb
 from .errors import ConfigError, InputError
 from .store import Store
 
@@ -72,7 +73,7 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
     timings["ingest"] = round(time.monotonic() - t0, 2)
 
     with Store(db) as store:
-        span = _span(store)
+        span = event_span(store)
     t0 = time.monotonic()
     base_report: dict[str, Any] = {"skipped": "no events"} if span is None else {"skipped": "disabled"}
     if span is not None and baselines:
@@ -85,7 +86,7 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
         say("rules")
         rule_report, alerts = _detect(store, span, detections_dir, base_report.get("content_thresholds") or None)
         timings["rules"] = round(time.monotonic() - t0, 2)
-        stored, present = _write_alerts(store, alerts)
+        stored, present = write_duckdb(store, alerts)
         docs = _alert_docs(store)
     (out_dir / ALERTS_NAME).write_text("".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8")
     by_rule = Counter(str(d.get("kibana", {}).get("alert", {}).get("rule", {}).get("rule_id")) for d in docs)
@@ -103,31 +104,12 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
 # --- stage 1 → 2 ---------------------------------------------------------------------------
 
 def _ingest(paths: Sequence[Path], db: Path, inventory_dir: Path | None) -> dict[str, Any]:
-    try:
-        from .ingest import runner
-    except ImportError as exc:  # pragma: no cover - until the ingest runner lands
-        raise ConfigError(f"the ingest runner is not available: {exc}", where="siem_pack.ingest.runner") from exc
-    result = runner.ingest(list(paths), db=db, inventory_dir=inventory_dir)
-    return _as_dict(result)
+    from .ingest import runner
+
+    return runner.ingest(list(paths), db=db, inventory_dir=inventory_dir).to_dict()
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    for attr in ("to_dict", "summary", "as_dict"):
-        fn = getattr(obj, attr, None)
-        if callable(fn):
-            out = fn()
-            if isinstance(out, dict):
-                return out
-    if hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(obj)
-    return {"result": str(obj)}
-
-
-def _span(store: Store) -> tuple[datetime, datetime] | None:
+def event_span(store: Store) -> tuple[datetime, datetime] | None:
     row = store.con.execute('SELECT min("@timestamp"), max("@timestamp") FROM events').fetchone()
     if not row or row[0] is None:
         return None
@@ -236,15 +218,7 @@ def _detect(store: Store, span: tuple[datetime, datetime] | None, detections_dir
     return report, alerts
 
 
-def _write_alerts(store: Store, alerts: list[dict[str, Any]]) -> tuple[int, int]:
-    from .detect.alerts import write_duckdb
-
-    return write_duckdb(store, alerts)
-
-
 def _alert_docs(store: Store) -> list[dict[str, Any]]:
-    from .detect.alerts import ALERTS_DDL
-
     store.ensure_table(ALERTS_DDL)
     rows = store.con.execute(
         'SELECT doc FROM alerts ORDER BY "@timestamp", "kibana.alert.rule.rule_id", "kibana.alert.uuid"').fetchall()

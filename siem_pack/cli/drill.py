@@ -10,14 +10,11 @@ import click
 from .. import drill as lib
 from ..settings import ClusterSettings
 from .options import cluster_options, json_option
+from .simulate import simulation_options
 
 
 @click.command()
-@click.option("--seed", type=int, default=7, show_default=True, help="Simulation seed (the CI drill uses 7).")
-@click.option("--days", type=int, default=14, show_default=True, help="Days of simulated traffic.")
-@click.option("--identities", type=int, default=40, show_default=True, help="Simulated identities.")
-@click.option("--warmup-days", type=int, default=None,
-              help="Benign days before the first attack, not scored [default: half the days, at most 7].")
+@simulation_options
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Keep the simulation, run and drill.json here [default: a temporary folder].")
 @click.option("--index-prefix", default="siem-pack-drill", show_default=True,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError, FindingsError
+from ..errors import FindingsError
 from ..inventory import load_inventory
 from ..respond import cases as cases_lib
 from ..respond import metrics as metrics_lib
@@ -22,12 +22,18 @@ from ..settings import ClusterSettings
 from .options import cluster_options, db_option, json_option, parse_time
 
 
-def _common(fn: Any) -> Any:
+def _store(fn: Any) -> Any:
+    """Where alerts, receipts, workflow and metrics live: --db, or a cluster with --prefix."""
     fn = click.option("--prefix", default="", envvar="SIEM_PACK_PREFIX",
                       help="Index-name prefix on Elasticsearch (as `deploy --prefix`) [SIEM_PACK_PREFIX].")(fn)
+    return db_option(cluster_options(fn))
+
+
+def _common(fn: Any) -> Any:
+    """_store plus --inventory (for the commands that read the inventory)."""
     fn = click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                       help="Inventory folder (default: the bundle's inventory/).")(fn)
-    return db_option(cluster_options(fn))
+    return _store(fn)
 
 
 def _by_option(fn: Any) -> Any:
@@ -169,10 +175,10 @@ def alerts_group() -> None:
 @click.option("--status", type=click.Choice(workflow_lib.STATUSES), help="Only alerts in this status.")
 @click.option("--from", "from_text", help="Alerts raised at or after this ISO time.")
 @click.option("--to", "to_text", help="Alerts raised before this ISO time.")
-@_common
+@_store
 @json_option
 def alerts_list_cmd(status: str | None, from_text: str | None, to_text: str | None, settings: ClusterSettings,
-                    db: Path | None, prefix: str, inventory_dir: Path | None, as_json: bool) -> None:
+                    db: Path | None, prefix: str, as_json: bool) -> None:
     """Alerts with their current workflow status, newest first.
 
     \b
@@ -196,10 +202,10 @@ def _change_command(name: str, to_status: str, doc: str) -> click.Command:
     @click.argument("alert_id")
     @click.option("--by", "actor", envvar="SIEM_PACK_ACTOR", required=True, help="Who [SIEM_PACK_ACTOR].")
     @click.option("--reason", required=True, help="Why (kept in the history).")
-    @_common
+    @_store
     @json_option
     def cmd(alert_id: str, actor: str, reason: str, settings: ClusterSettings, db: Path | None, prefix: str,
-            inventory_dir: Path | None, as_json: bool) -> None:
+            as_json: bool) -> None:
         with open_backend(settings, db, prefix) as backend:
             doc = workflow_lib.change(backend, alert_id, to_status, actor, reason)
         w = doc["siem_pack"]["workflow"]
@@ -214,11 +220,10 @@ def _change_command(name: str, to_status: str, doc: str) -> click.Command:
 @click.option("--drill", "sim_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A simulation folder (truth.json): adds MTTD per drill scenario (embedded store).")
 @click.option("--no-write", is_flag=True, help="Print only; do not write the metrics table / index.")
-@_common
+@_store
 @json_option
 def metrics_cmd(from_text: str | None, to_text: str | None, sim_dir: Path | None, no_write: bool,
-                settings: ClusterSettings, db: Path | None, prefix: str, inventory_dir: Path | None,
-                as_json: bool) -> None:
+                settings: ClusterSettings, db: Path | None, prefix: str, as_json: bool) -> None:
     """Governance metrics: MTTD, MTTR, policy-compliant access rate, anomalies investigated
     versus auto-resolved, time in each investigation stage; written to the `metrics` table
     or the siem-pack-metrics index (one document per metric, scope and period).
@@ -230,14 +235,10 @@ def metrics_cmd(from_text: str | None, to_text: str | None, sim_dir: Path | None
     """
     truth = ids = None
     if sim_dir is not None:
-        from ..drill import raw_ids_to_event_ids
+        from ..drill import load_truth
         from ..paths import default_db
 
-        path = sim_dir / "truth.json"
-        if not path.is_file():
-            raise ConfigError("no truth.json in the simulation folder", where=str(sim_dir))
-        truth = json.loads(path.read_text(encoding="utf-8"))
-        ids = raw_ids_to_event_ids(db or default_db(), {e["record_id"] for s in truth["scenarios"] for e in s["events"]})
+        truth, ids = load_truth(sim_dir, db or default_db())
     with open_backend(settings, db, prefix) as backend:
         report = metrics_lib.compute(backend, parse_time(from_text, "--from"), parse_time(to_text, "--to"), truth, ids)
         written = 0 if no_write else metrics_lib.write(backend, report)

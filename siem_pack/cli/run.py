@@ -39,8 +39,7 @@ def run_cmd(inputs: tuple[Path, ...], out_dir: Path, inventory_dir: Path | None,
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
-    ing = summary["ingest"]
-    click.echo(f"ingested into {summary['db']}: {json.dumps(ing.get('totals', ing), sort_keys=True)}")
+    click.echo(f"ingested into {summary['db']}: {json.dumps(summary['ingest']['total'], sort_keys=True)}")
     click.echo(f"time span {summary['span']['start']} .. {summary['span']['end']}")
     click.echo(f"baselines: {json.dumps(summary['baselines'], sort_keys=True)[:300]}")
     click.echo(f"rules: {summary['rules']['loaded']} replayed over {summary['rules']['ticks']} ticks")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,12 +14,25 @@ from ..simulate import simulate as lib_simulate
 from .options import json_option
 
 
+def simulation_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--days, --identities, --seed and --warmup-days (also used by `siem-pack drill`)."""
+    opts = [
+        click.option("--days", type=int, default=14, show_default=True, help="Days of traffic to simulate."),
+        click.option("--identities", type=int, default=40, show_default=True,
+                     help="Humans plus service accounts."),
+        click.option("--seed", type=int, default=7, show_default=True,
+                     help="Random seed (same seed, same files; the CI drill uses 7)."),
+        click.option("--warmup-days", type=int, default=None,
+                     help="Benign days before the first attack, not scored by a drill "
+                          "[default: half the days, at most 7]."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
 @click.command()
-@click.option("--days", type=int, default=14, show_default=True, help="Days of traffic to simulate.")
-@click.option("--identities", type=int, default=40, show_default=True, help="Humans plus service accounts.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files).")
-@click.option("--warmup-days", type=int, default=None,
-              help="Benign days before the first attack [default: half the days, at most 7].")
+@simulation_options
 @click.option("--scenario", "scenarios", multiple=True, type=click.Choice(sorted(SCENARIOS)),
               help="Only these attack scenarios (repeatable) [default: all].")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,

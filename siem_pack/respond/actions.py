@@ -117,6 +117,7 @@ class Action:
     subject_fields: ClassVar[tuple[str, ...]] = ()
     undoable: ClassVar[bool] = True
     target: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()  # the `Targets` fields the action needs (names in ENV)
 
     def subject(self, alert: Mapping[str, Any]) -> str | None:
         for f in self.subject_fields:
@@ -128,8 +129,8 @@ class Action:
         return None
 
     def configured(self, t: Targets) -> str:
-        """'' when the target is set, else what is missing."""
-        return ""
+        """'' when the target is set, else the variables that are missing."""
+        return ", ".join(ENV[k] for k in self.requires if not getattr(t, k))
 
     def call(self, t: Targets, subject: str, undo: bool = False, alert: Mapping[str, Any] | None = None) -> Call:
         raise NotImplementedError
@@ -179,76 +180,64 @@ def http(c: Call, timeout: float) -> tuple[int, str]:
 
 
 class _LiteLLM(Action):
-    target = "litellm"
-    path = ""
-    body_key = ""
+    """A LiteLLM admin endpoint and its inverse (`undo_path`), both `POST {body_key: subject}`."""
 
-    def configured(self, t: Targets) -> str:
-        missing = [v for k, v in (("litellm_url", ENV["litellm_url"]), ("litellm_key", ENV["litellm_key"]))
-                   if not getattr(t, k)]
-        return ", ".join(missing)
+    target = "litellm"
+    requires = ("litellm_url", "litellm_key")
+    path = ""
+    undo_path = ""
+    body_key = ""
+    verb = "block"
+    noun = ""
 
     def call(self, t: Targets, subject: str, undo: bool = False, alert: Mapping[str, Any] | None = None) -> Call:
         if not t.litellm_url or not t.litellm_key:
             raise ConfigError("LiteLLM target not configured", where=ENV["litellm_url"])
-        path = self.path.replace("/block", "/unblock") if undo else self.path
         value: Any = [subject] if self.body_key == "user_ids" else subject
-        return Call("POST", t.litellm_url.rstrip("/") + path, {self.body_key: value},
-                    {"Authorization": f"Bearer {t.litellm_key}"})
+        return Call("POST", t.litellm_url.rstrip("/") + (self.undo_path if undo else self.path),
+                    {self.body_key: value}, {"Authorization": f"Bearer {t.litellm_key}"})
+
+    def describe(self, subject: str) -> str:
+        return f"{self.verb} LiteLLM {self.noun} {subject}"
 
 
 class LiteLLMBlockKey(_LiteLLM):
     name = "litellm_block_key"
     subject_fields = ("siem_pack.api_key.hash", "siem_pack.api_key.id")
-    path = "/key/block"
+    path, undo_path = "/key/block", "/key/unblock"
     body_key = "key"
-
-    def describe(self, subject: str) -> str:
-        return f"block LiteLLM virtual key {subject}"
+    noun = "virtual key"
 
 
 class LiteLLMUnblockKey(LiteLLMBlockKey):
     """The explicit inverse of litellm_block_key (also reachable as its undo)."""
 
     name = "litellm_unblock_key"
-    path = "/key/unblock"
-
-    def call(self, t: Targets, subject: str, undo: bool = False, alert: Mapping[str, Any] | None = None) -> Call:
-        c = super().call(t, subject, False, alert)
-        return c if not undo else Call(c.method, c.url.replace("/key/unblock", "/key/block"), c.body, c.headers)
-
-    def describe(self, subject: str) -> str:
-        return f"unblock LiteLLM virtual key {subject}"
+    path, undo_path = "/key/unblock", "/key/block"
+    verb = "unblock"
 
 
 class LiteLLMBlockTeam(_LiteLLM):
     name = "litellm_block_team"
     subject_fields = ("user.group.id",)
-    path = "/team/block"
+    path, undo_path = "/team/block", "/team/unblock"
     body_key = "team_id"
-
-    def describe(self, subject: str) -> str:
-        return f"block LiteLLM team {subject}"
+    noun = "team"
 
 
 class LiteLLMBlockCustomer(_LiteLLM):
     name = "litellm_block_customer"
     subject_fields = ("siem_pack.identity.gateway_user", "user.id")  # the inventory's gateway_user alias first
-    path = "/customer/block"
+    path, undo_path = "/customer/block", "/customer/unblock"
     body_key = "user_ids"
-
-    def describe(self, subject: str) -> str:
-        return f"block LiteLLM end user {subject}"
+    noun = "end user"
 
 
 class APIMSuspendSubscription(Action):
     name = "apim_suspend_subscription"
     subject_fields = ("siem_pack.api_key.id",)  # APIM logs the subscription id as the key id
     target = "apim"
-
-    def configured(self, t: Targets) -> str:
-        return ", ".join(v for k, v in (("apim_url", ENV["apim_url"]), ("apim_token", ENV["apim_token"]))
-                         if not getattr(t, k))
+    requires = ("apim_url", "apim_token")
 
     def call(self, t: Targets, subject: str, undo: bool = False, alert: Mapping[str, Any] | None = None) -> Call:
         if not t.apim_url or not t.apim_token:
@@ -267,9 +256,7 @@ class Webhook(Action):
     name = "webhook"
     subject_fields = ("kibana.alert.uuid",)
     target = "webhook"
-
-    def configured(self, t: Targets) -> str:
-        return "" if t.webhook_url else ENV["webhook_url"]
+    requires = ("webhook_url",)
 
     def call(self, t: Targets, subject: str, undo: bool = False, alert: Mapping[str, Any] | None = None) -> Call:
         if not t.webhook_url:

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX, iso_ms
 from ..errors import ClusterError, InputError
 from ..settings import ClusterSettings
-from ..store import Store, flatten, parse_ts, unflatten
-from ..store import get_field as doc_get
+from ..store import Store, flatten, parse_ts
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -108,6 +107,7 @@ class Backend(Protocol):
     def verdict_counts(self, start: datetime | None, end: datetime | None) -> dict[str, int]: ...
     def write_receipt(self, doc: Mapping[str, Any]) -> None: ...
     def receipts(self, alert_uuid: str | None = None) -> list[dict[str, Any]]: ...
+    def receipt(self, receipt_id: str) -> dict[str, Any] | None: ...
     def write_workflow(self, doc: Mapping[str, Any]) -> None: ...
     def workflow(self, alert_uuid: str | None = None) -> list[dict[str, Any]]: ...
     def write_metrics(self, docs: Sequence[Mapping[str, Any]]) -> int: ...
@@ -197,6 +197,11 @@ class DuckDBBackend:
         rows = self.store.con.execute(f'SELECT doc FROM actions WHERE {where} ORDER BY "@timestamp", '
                                       '"siem_pack.action.receipt_id"', params).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        row = self.store.con.execute('SELECT doc FROM actions WHERE "siem_pack.action.receipt_id" = ?',
+                                     [receipt_id]).fetchone()
+        return json.loads(row[0]) if row else None
 
     def write_workflow(self, doc: Mapping[str, Any]) -> None:
         w = doc["siem_pack"]["workflow"]
@@ -315,6 +320,10 @@ class ESBackend:
         q = {"term": {"kibana.alert.uuid": alert_uuid}} if alert_uuid else {"match_all": {}}
         return self._search(self.ix.actions, q, size=10000)
 
+    def receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        res = self.quiet.get(index=self.ix.actions, id=receipt_id)  # receipts are stored by their id
+        return dict(res["_source"]) if res.body.get("found") else None
+
     def write_workflow(self, doc: Mapping[str, Any]) -> None:
         self._create(self.ix.workflow, doc["siem_pack"]["workflow"]["id"], doc)
 
@@ -363,6 +372,4 @@ def open_backend(settings: ClusterSettings | None = None, db: Path | None = None
             yield DuckDBBackend(store)
 
 
-
-
-__all__ = ["Backend", "DuckDBBackend", "ESBackend", "Indices", "open_backend", "doc_get", "unflatten"]
+__all__ = ["Backend", "DuckDBBackend", "ESBackend", "Indices", "open_backend"]

@@ -28,8 +28,8 @@ from ..detect.alerts import iso_ms
 from ..errors import SiemPackError
 from ..ingest.secrets import redact
 from ..inventory import Inventory
-from ..store import parse_ts
-from .backend import Backend, doc_get
+from ..store import get_field, parse_ts
+from .backend import Backend
 from .levels import choose_level
 from .respond import complete_entities
 from .workflow import status_of
@@ -124,14 +124,14 @@ def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: f
     timeline = backend.timeline(str(user), first - window, raised + window) if user else []
     sections.append(Section("timeline", f"Timeline of {user or 'the identity'} (±{hours:g} h)",
                             "" if user else "the alert names no identity",
-                            table=(list(TIMELINE_FIELDS), [[doc_get(d, f) for f in TIMELINE_FIELDS] for d in timeline])))
+                            table=(list(TIMELINE_FIELDS), [[get_field(d, f) for f in TIMELINE_FIELDS] for d in timeline])))
 
     snippets = Section("logs", "Log snippets (secrets redacted)")
     for doc in sources[:20]:
-        original = doc_get(doc, "event.original")
+        original = get_field(doc, "event.original")
         text = original if isinstance(original, str) else json.dumps(doc, sort_keys=True, default=str)
         clean, fired = redact(text)
-        caption = f"{doc_get(doc, 'event.id')} @ {doc_get(doc, '@timestamp')}" + (
+        caption = f"{get_field(doc, 'event.id')} @ {get_field(doc, '@timestamp')}" + (
             f" (redacted: {', '.join(fired)})" if fired else "")
         snippets.code.append((caption, clean[:SNIPPET_CHARS] + ("…" if len(clean) > SNIPPET_CHARS else "")))
     if not sources:
@@ -142,13 +142,13 @@ def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: f
     sections.append(Section("baseline", "Baseline explanation",
                             "" if anomalies else "no anomaly windows for this identity and model around the alert",
                             table=(["window start", "window end", "risk score", "threshold", "anomalous", "explanation"],
-                                   [[doc_get(a, "siem_pack.anomaly.window.start"),
-                                     doc_get(a, "siem_pack.anomaly.window.end"),
-                                     doc_get(a, "siem_pack.anomaly.risk_score"),
-                                     doc_get(a, "siem_pack.anomaly.threshold"),
-                                     doc_get(a, "siem_pack.anomaly.is_anomalous"),
-                                     "; ".join(doc_get(a, "siem_pack.anomaly.explanation") or
-                                               doc_get(a, "siem_pack.anomaly.top_features") or [])]
+                                   [[get_field(a, "siem_pack.anomaly.window.start"),
+                                     get_field(a, "siem_pack.anomaly.window.end"),
+                                     get_field(a, "siem_pack.anomaly.risk_score"),
+                                     get_field(a, "siem_pack.anomaly.threshold"),
+                                     get_field(a, "siem_pack.anomaly.is_anomalous"),
+                                     "; ".join(get_field(a, "siem_pack.anomaly.explanation") or
+                                               get_field(a, "siem_pack.anomaly.top_features") or [])]
                                     for a in anomalies])))
 
     snap = Section("inventory", "Inventory and policy snapshot")

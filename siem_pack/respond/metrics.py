@@ -29,8 +29,8 @@ from statistics import mean
 from typing import Any
 
 from ..detect.alerts import iso_ms
-from ..store import parse_ts
-from .backend import Backend, doc_get
+from ..store import get_field, parse_ts
+from .backend import Backend
 
 
 @dataclass
@@ -98,9 +98,9 @@ def compute(backend: Backend, start: datetime | None = None, end: datetime | Non
             if kind:
                 action_counts[kind] += 1
         if a["result"] == "done" and not a["dry_run"] and a["operation"] == "execute":
-            uid, ts = r["kibana"]["alert"]["uuid"], parse_ts(r["@timestamp"])
-            if ts is not None and (uid not in contained or ts < contained[uid]):
-                contained[uid] = ts
+            uid = r["kibana"]["alert"]["uuid"]
+            if at is not None and (uid not in contained or at < contained[uid]):
+                contained[uid] = at
 
     # MTTD
     if truth is not None:
@@ -115,7 +115,7 @@ def compute(backend: Backend, start: datetime | None = None, end: datetime | Non
         if missed:
             report.notes.append(f"scenarios not detected (no MTTD): {', '.join(missed)}")
     ancestor_ids = sorted({str(x) for a in alerts for x in (a.get("kibana.alert.ancestors") or [])})
-    first_seen = {str(doc_get(d, "event.id")): parse_ts(doc_get(d, "@timestamp")) for d in backend.events(ancestor_ids)}
+    first_seen = {str(get_field(d, "event.id")): parse_ts(get_field(d, "@timestamp")) for d in backend.events(ancestor_ids)}
     per_alert = []
     for a in alerts:
         times = [first_seen.get(str(x)) for x in (a.get("kibana.alert.ancestors") or [])]

@@ -19,8 +19,9 @@ from typing import Any
 from ..detect.alerts import iso_ms, now_utc
 from ..errors import InputError
 from ..inventory import Inventory
+from ..store import get_field
 from .actions import Outcome, Plan, Targets, get_action
-from .backend import Backend, doc_get
+from .backend import Backend
 from .levels import Decision, check_levels, choose_level
 
 
@@ -63,7 +64,7 @@ def complete_entities(backend: Backend, alert: dict[str, Any]) -> list[dict[str,
     docs = backend.events([str(a) for a in ancestors])
     for doc in docs[:5]:
         for f in wanted:
-            v = doc_get(doc, f)
+            v = get_field(doc, f)
             if alert.get(f) is None and v is not None and not isinstance(v, (dict, list)):
                 alert[f] = v
     return docs
@@ -104,7 +105,7 @@ def respond(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Ta
 
 def undo(backend: Backend, receipt_id: str, targets: Targets, actor: str, execute: bool = False) -> dict[str, Any]:
     """Reverse the action of a receipt (when its target allows it); writes a new receipt."""
-    original = next((r for r in backend.receipts() if r["siem_pack"]["action"]["receipt_id"] == receipt_id), None)
+    original = backend.receipt(receipt_id)
     if original is None:
         raise InputError(f"no receipt {receipt_id!r}", where="--undo")
     a: Mapping[str, Any] = original["siem_pack"]["action"]

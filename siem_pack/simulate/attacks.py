@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .org import FOREIGN, SITES, Activity, Identity, Model, Org, key_hash
+from .org import FOREIGN, SITES, Activity, Identity, Model, Org, iso_z, key_hash, random_token
 
 
 @dataclass
@@ -215,9 +215,8 @@ def secrets_in_prompt(org: Org, rng: random.Random, pk: Picker, day: int) -> Sce
     who = pk.pick(lambda i: "bedrock_invocation" in i.sources)
     model = org.model("br-claude-haiku")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-    key_id = "AKIA" + "".join(rng.choice(alphabet) for _ in range(16))
-    secret = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")
-                     for _ in range(40))
+    key_id = "AKIA" + random_token(rng, 16, alphabet)
+    secret = random_token(rng, 40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")
     sc = Scenario("secrets-in-prompt", "Cloud credentials pasted into a prompt",
                   ("AML.T0055",), ("LLM02:2025",), "credentials in prompts", [who])
     t0 = _local(org, who, day, 11.8)
@@ -226,7 +225,7 @@ def secrets_in_prompt(org: Org, rng: random.Random, pk: Picker, day: int) -> Sce
         + " && aws configure set aws_secret_access_key " + secret)))
     sc.acts.append(_invoke(who, model, t0 + timedelta(minutes=6), input_tokens=500, output_tokens=300, prompt=(
         "Fix the PEM parsing: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA"
-        + "".join(rng.choice(alphabet) for _ in range(64)) + "\n-----END RSA PRIVATE KEY-----")))
+        + random_token(rng, 64, alphabet) + "\n-----END RSA PRIVATE KEY-----")))
     return sc
 
 
@@ -304,17 +303,17 @@ def ground_truth(org: Org, scenarios: list[Scenario], warmup_days: int) -> dict[
             "atlas": list(sc.atlas), "owasp": list(sc.owasp),
             "attackers": [{"user.id": i.id, "aliases": i.aliases()} for i in sc.attackers]
             + ([{"user.id": None, "aliases": sc.extra_aliases}] if sc.extra_aliases else []),
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "start": iso_z(start), "end": iso_z(end),
             "events": [{"format": a.source, "record_id": a.record_id, "file": a.extra.get("file"),
                         "line": a.extra.get("line")} for a in sorted(sc.acts, key=lambda a: a.ts)],
         })
     return {
         "seed": org.seed,
-        "start": org.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "end": org.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": iso_z(org.start),
+        "end": iso_z(org.end),
         "days": org.days,
         "warmup_days": warmup_days,
-        "evaluation_start": (org.start + timedelta(days=warmup_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "evaluation_start": iso_z(org.start + timedelta(days=warmup_days)),
         "identities": len(org.identities),
         "scenarios": out,
         "benign_traps": benign_traps(org),
@@ -325,23 +324,19 @@ def benign_traps(org: Org) -> list[dict[str, Any]]:
     """The benign situations a naive rule flags, for reading false alerts (never scored as
     attacks): onboarding, travel, campaign days, dated grants, nightly batches."""
     day = timedelta(days=1)
-
-    def iso(d: datetime) -> str:
-        return d.strftime("%Y-%m-%dT%H:%M:%SZ")
-
     traps: list[dict[str, Any]] = []
     for i in org.identities:
         if i.joined:
-            traps.append({"kind": "onboarding", "user.id": i.id, "start": iso(org.start + i.joined * day)})
+            traps.append({"kind": "onboarding", "user.id": i.id, "start": iso_z(org.start + i.joined * day)})
         if i.kind == "service":
             traps.append({"kind": "nightly-batch", "user.id": i.id, "hour_utc": i.batch_hour_utc})
     for t in org.trips:
         traps.append({"kind": "travel", "user.id": t.identity, "country": FOREIGN[t.site].country,
-                      "start": iso(org.start + t.start_day * day), "end": iso(org.start + t.end_day * day)})
+                      "start": iso_z(org.start + t.start_day * day), "end": iso_z(org.start + t.end_day * day)})
     for c in org.campaigns:
         traps.append({"kind": "campaign", "team": c.team, "factor": c.factor,
-                      "start": iso(org.start + c.day * day), "end": iso(org.start + (c.day + 1) * day)})
+                      "start": iso_z(org.start + c.day * day), "end": iso_z(org.start + (c.day + 1) * day)})
     for g in org.grants:
-        traps.append({"kind": "dated-grant", "user.id": g.identity, "model": g.model, "start": iso(g.start),
-                      "end": iso(g.end)})
+        traps.append({"kind": "dated-grant", "user.id": g.identity, "model": g.model, "start": iso_z(g.start),
+                      "end": iso_z(g.end)})
     return traps

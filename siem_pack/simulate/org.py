@@ -304,18 +304,23 @@ SERVICES = (
 )
 
 
-def _uuid(rng: random.Random) -> str:
+def random_uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _token(rng: random.Random, n: int, alphabet: str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-           ) -> str:
+def random_token(rng: random.Random, n: int,
+                 alphabet: str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def iso_z(ts: datetime) -> str:
+    """UTC to the second, as the vendor logs and the truth file write it."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def key_hash(rng: random.Random) -> str:
     """A LiteLLM virtual key as the proxy logs it: the SHA-256 of `sk-...` (never the key)."""
-    return hashlib.sha256(("sk-" + _token(rng, 22)).encode()).hexdigest()
+    return hashlib.sha256(("sk-" + random_token(rng, 22)).encode()).hexdigest()
 
 
 def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime = DEFAULT_START) -> Org:
@@ -357,8 +362,8 @@ def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime =
             id=f"u{n + 1:04d}", kind="human", name=f"{first.title()} {last.title()}", email=email, team=team,
             role=role, groups=groups, site=site,
             aws_arn=f"arn:aws:iam::{AWS_ACCOUNT}:user/{login}",
-            entra_oid=_uuid(rng), gateway_user=email, key_alias=f"{login}-laptop", key_hash=key_hash(rng),
-            openai_user_id="user-" + _token(rng, 24), sources=sources, models=models,
+            entra_oid=random_uuid(rng), gateway_user=email, key_alias=f"{login}-laptop", key_hash=key_hash(rng),
+            openai_user_id="user-" + random_token(rng, 24), sources=sources, models=models,
             rate=spec.rate * rng.uniform(0.6, 1.4),
         ))
     # onboarding: about one person joins per ONBOARDING_RATE identity-days, in the second half
@@ -373,7 +378,7 @@ def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime =
             id=sid, kind="service", name=sid, email="", team=team, role="service", groups=(team, "service-accounts"),
             site="berlin",
             aws_arn=f"arn:aws:sts::{AWS_ACCOUNT}:assumed-role/{role_name}/batch",
-            entra_oid=_uuid(rng), gateway_user=sid, key_alias=f"{sid}-key", key_hash=key_hash(rng),
+            entra_oid=random_uuid(rng), gateway_user=sid, key_alias=f"{sid}-key", key_hash=key_hash(rng),
             openai_user_id="", sources=(source,), models=(model_id,),  # type: ignore[arg-type]
             rate=float(per_night), batch_hour_utc=hour,
         ))
@@ -440,6 +445,8 @@ def benign_activity(org: Org, rng: random.Random) -> list[Activity]:
             acts.extend(_nightly_batch(org, ident, rng))
             continue
         tz = ZoneInfo(ident.tz)
+        invoke_models = [org.model(m) for m in ident.models if org.model(m).source in ident.sources]
+        invoke_models += [org.model(g.model) for g in org.grants if g.identity == ident.id]
         for day in range(ident.joined, org.days):
             day_utc = org.start + timedelta(days=day)
             local_day = day_utc.astimezone(tz)
@@ -458,8 +465,6 @@ def benign_activity(org: Org, rng: random.Random) -> list[Activity]:
                 ts = (local_midnight + timedelta(hours=8, minutes=rng.randrange(0, 120))).astimezone(UTC)
                 acts.append(Activity(ts=ts, source="openai_audit", identity=ident, kind="login", site=site,
                                      operation="login.succeeded"))
-            invoke_models = [org.model(m) for m in ident.models if org.model(m).source in ident.sources]
-            invoke_models += [org.model(g.model) for g in org.grants if g.identity == ident.id]
             if not invoke_models:
                 continue
             for hour, shape in enumerate(DIURNAL):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,19 @@ from typing import Any
 import yaml
 
 from ..errors import SiemPackError
-from .org import AWS_ACCOUNT, AZURE_REGION, AZURE_RESOURCE, OPENAI_PROJECT, Activity, Model, Org, Site
+from .org import (
+    AWS_ACCOUNT,
+    AZURE_REGION,
+    AZURE_RESOURCE,
+    OPENAI_PROJECT,
+    Activity,
+    Model,
+    Org,
+    Site,
+    iso_z,
+    random_token,
+    random_uuid,
+)
 
 BENIGN_PROMPTS = (
     "Summarise the attached meeting notes in five bullet points.",
@@ -39,21 +50,8 @@ USER_AGENTS = (
 SDK_AGENTS = ("OpenAI/Python 1.54.4", "litellm/1.55.3", "Boto3/1.35.60 md/Botocore#1.35.60 ua/2.0 os/linux")
 
 
-def _iso_z(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _ip(site: Site, rng: random.Random) -> str:
     return f"{site.ip_prefix}.{rng.randrange(2, 250)}"
-
-
-def _rid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _token(rng: random.Random, n: int) -> str:
-    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    return "".join(rng.choice(alphabet) for _ in range(n))
 
 
 # --- Bedrock model invocation log (CloudWatch / S3 delivery, one JSON object per line) ----
@@ -61,12 +59,12 @@ def _token(rng: random.Random, n: int) -> str:
 def bedrock_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     assert act.model is not None
     prompt = act.prompt or rng.choice(BENIGN_PROMPTS)
-    act.record_id = act.record_id or _rid(rng)
+    act.record_id = act.record_id or random_uuid(rng)
     inp, out = act.input_tokens, act.output_tokens
     rec: dict[str, Any] = {
         "schemaType": "ModelInvocationLog",
         "schemaVersion": "1.0",
-        "timestamp": _iso_z(act.ts),
+        "timestamp": iso_z(act.ts),
         "accountId": AWS_ACCOUNT,
         "identity": {"arn": str(act.extra.get("arn") or act.identity.aws_arn)},
         "region": "eu-central-1",
@@ -104,7 +102,6 @@ def bedrock_record(act: Activity, rng: random.Random) -> dict[str, Any]:
 
 # --- LiteLLM proxy spend log row (LiteLLM_SpendLogs, exported one row per line) ------------
 
-LITELLM_STATUS = {"success": "success"}
 LITELLM_ERRORS = {
     "denied": ("401", "AuthenticationError", "Authentication Error, Invalid proxy server token passed. "
                "key not allowed to access model."),
@@ -116,7 +113,7 @@ LITELLM_ERRORS = {
 def litellm_spend_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     assert act.model is not None
     ident = act.identity
-    act.record_id = act.record_id or f"chatcmpl-{_rid(rng)}"
+    act.record_id = act.record_id or f"chatcmpl-{random_uuid(rng)}"
     site = act.site
     start = act.ts.astimezone(UTC).replace(tzinfo=None)
     latency = rng.uniform(0.3, 8.0)
@@ -150,7 +147,7 @@ def litellm_spend_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     }
     return {
         "request_id": act.record_id,
-        "session_id": str(act.extra.get("session") or _rid(rng)),
+        "session_id": str(act.extra.get("session") or random_uuid(rng)),
         "call_type": act.operation or "acompletion",
         "api_key": key_hash,
         "cache_hit": "None",
@@ -194,7 +191,7 @@ def _ticks(ts: datetime) -> int:
 
 
 def azure_record(act: Activity, rng: random.Random) -> dict[str, Any]:
-    act.record_id = act.record_id or _rid(rng)
+    act.record_id = act.record_id or random_uuid(rng)
     site = act.site
     masked = f"{site.ip_prefix}.***" if site else "***"
     time = act.ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
@@ -238,7 +235,7 @@ def azure_record(act: Activity, rng: random.Random) -> dict[str, Any]:
 # --- OpenAI organisation audit log (GET /v1/organization/audit_logs, one object per line) --
 
 def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
-    act.record_id = act.record_id or "audit_log-" + _token(rng, 24)
+    act.record_id = act.record_id or "audit_log-" + random_token(rng, 24)
     site = act.site
     assert site is not None
     ip = str(act.extra.get("ip") or _ip(site, rng))
@@ -246,7 +243,7 @@ def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
         "user": {"id": act.identity.openai_user_id, "email": act.identity.email},
         "ip_address": ip,
         "user_agent": str(act.extra.get("user_agent") or rng.choice(USER_AGENTS)),
-        "ja3": _token(rng, 32).lower(),
+        "ja3": random_token(rng, 32).lower(),
         "ja4": "t13d691100_8b2139ff7677_f0e8fcc46740",
         "ip_address_details": {"country": site.country, "city": site.city, "region": site.region,
                                "region_code": site.region_code, "asn": site.asn, "latitude": site.lat,
@@ -259,7 +256,7 @@ def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
         rec["project"] = dict(OPENAI_PROJECT)
     rec["actor"] = {"type": "session", "session": session}
     if typ == "api_key.created":
-        rec[typ] = {"id": "key_" + _token(rng, 16), "data": {"scopes": ["/v1/*"]}}
+        rec[typ] = {"id": "key_" + random_token(rng, 16), "data": {"scopes": ["/v1/*"]}}
     elif typ == "login.failed":
         rec[typ] = {"error_code": "invalid_credentials", "error_message": "Invalid email or password"}
     return rec
@@ -270,12 +267,6 @@ RENDERERS: dict[str, Callable[[Activity, random.Random], dict[str, Any]]] = {
     "litellm_spend": litellm_spend_record,
     "azure_openai": azure_record,
     "openai_audit": openai_audit_record,
-}
-FILE_NAMES = {
-    "bedrock_invocation": "bedrock_invocation.ndjson",
-    "litellm_spend": "litellm_spend.ndjson",
-    "azure_openai": "azure_openai.ndjson",
-    "openai_audit": "openai_audit.ndjson",
 }
 
 
@@ -289,12 +280,12 @@ def write_logs(acts: Iterable[Activity], out_dir: Path, rng: random.Random) -> d
         rec = RENDERERS[act.source](act, rng)
         lines = by_source[act.source]
         lines.append(json.dumps(rec, separators=(",", ":")))
-        act.extra["file"] = FILE_NAMES[act.source]
+        act.extra["file"] = f"{act.source}.ndjson"
         act.extra["line"] = len(lines)
     counts = {}
     for source, lines in by_source.items():
         if lines:
-            (out_dir / FILE_NAMES[source]).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            (out_dir / f"{source}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
         counts[source] = len(lines)
     return counts
 
@@ -348,14 +339,14 @@ def write_inventory(org: Org, out_dir: Path) -> None:
     for g in org.grants:
         dump(out_dir / "grants" / f"{g.id}.yml", {
             "id": g.id, "kind": "approval", "identities": [g.identity], "groups": [], "models": [g.model],
-            "start": _iso_z(g.start), "expiry": _iso_z(g.end), "justification": g.justification,
+            "start": iso_z(g.start), "expiry": iso_z(g.end), "justification": g.justification,
             "approved_by": approver,
         })
     for a in org.approvals:  # standing approvals of privileged actions (event.action as ingest writes it)
         dump(out_dir / "grants" / f"{a.id}.yml", {
             "id": a.id, "kind": "grant", "identities": [a.identity], "groups": [],
             "actions": [INGESTED_ACTION.get(a.action, a.action)],
-            "start": _iso_z(a.start), "expiry": _iso_z(a.end), "justification": a.justification,
+            "start": iso_z(a.start), "expiry": iso_z(a.end), "justification": a.justification,
             "approved_by": approver,
         })
     try:  # the organisation-wide lists come from the bundle's inventory

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from siem_pack.simulate import SimulationResult, simulate
@@ -15,8 +13,3 @@ SMALL = {"days": 6, "identities": 16, "seed": 11}
 def small_sim(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
     """A small simulated organisation (16 identities x 6 days, every scenario)."""
     return simulate(tmp_path_factory.mktemp("sim") / "small", **SMALL)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def sim_dir(small_sim: SimulationResult) -> Path:
-    return small_sim.out_dir

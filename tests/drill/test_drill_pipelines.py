@@ -5,6 +5,7 @@ attack event of the truth file becomes an event."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_attack_events_are_events(normalized: dict[str, list[dict]], small_sim: 
 
 def test_planted_secrets_never_stored_in_clear(normalized: dict[str, list[dict]], small_sim: SimulationResult) -> None:  # type: ignore[type-arg]
     text = (small_sim.logs_dir / "bedrock_invocation.ndjson").read_text()
-    keys = {m for m in __import__("re").findall(r"AKIA[A-Z2-7]{16}", text)}
+    keys = set(re.findall(r"AKIA[A-Z2-7]{16}", text))
     assert keys, "the secrets-in-prompt scenario plants an access key id"
     dump = json.dumps(normalized["bedrock_invocation"])
     assert not any(k in dump for k in keys)

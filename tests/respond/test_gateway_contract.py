@@ -40,6 +40,7 @@ EXPECTED = {
 }
 UNDONE = {
     "litellm_block_key": ("/litellm/key/unblock", {"key": KEY_HASH}),
+    "litellm_unblock_key": ("/litellm/key/block", {"key": KEY_HASH}),
     "litellm_block_team": ("/litellm/team/unblock", {"team_id": "team-ml"}),
     "litellm_block_customer": ("/litellm/customer/unblock", {"user_ids": [USER]}),
     "apim_suspend_subscription": ("/subscriptions/sub-42", {"properties": {"state": "active"}}),
