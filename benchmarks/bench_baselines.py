@@ -11,6 +11,11 @@ Targets (embedded): 1M events in <= 60 s and <= 2 GiB on 2 cores; 10x events <= 
     python benchmarks/bench_baselines.py                 # embedded only
     source .engines/env && python benchmarks/bench_baselines.py --node
     python benchmarks/bench_baselines.py --sizes 100000  # one size
+    python benchmarks/bench_baselines.py --quality 7,8,9,10  # detection quality per seed only
+
+--quality fits on the 14 training days of the seeded usage the estimator tests use
+(tests/baselines/test_estimator.py) and prints, per seed, the ROC AUC over all injected
+anomalies and per kind, and how many windows of each benign trap reach the top decile.
 
 On the node the events go to a benchmark-only index (streaming_bulk), deleted afterwards.
 """
@@ -91,6 +96,40 @@ def job(db: Path, info: dict[str, Any], es_index: str | None) -> dict[str, Any]:
     return out
 
 
+def quality(seed: int) -> str:
+    """The estimator test's figures for one seed: ROC AUC overall and per injected kind, and
+    windows of each benign trap in the top decile (risk of the windows after training)."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from siem_pack.baselines import synthetic
+    from siem_pack.baselines.estimator import BaselineEstimator
+    from siem_pack.baselines.features import FeatureFrameSpec, derive, features_duckdb
+    from siem_pack.baselines.jobs import with_population
+    from siem_pack.store import Store
+
+    u = synthetic.generate(seed=seed)
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "q.duckdb") as store:
+        synthetic.load_duckdb(store, u.events)
+        base = features_duckdb(store, FeatureFrameSpec(u.train_start, u.end))
+    frame = with_population(derive(base, u.context), u.context)
+    risk = BaselineEstimator().fit(frame[frame["window_start"] < u.train_end]).risk_score(frame)
+    test = (frame["window_start"] >= u.train_end).to_numpy()
+    keys = [(a, b.to_pydatetime(), m) for a, b, m in zip(frame["user.id"][test], frame["window_start"][test],
+                                                        frame["gen_ai.request.model"][test], strict=True)]
+    labels = np.array([k in u.anomalies for k in keys])
+    parts = [f"seed {seed}: {frame['user.id'].nunique()} identities, ROC AUC {roc_auc_score(labels, risk[test]):.2f}"]
+    for kind in synthetic.ANOMALY_KINDS:
+        mine = np.array([u.anomalies.get(k) == kind for k in keys])
+        keep = mine | ~labels
+        parts.append(f"{kind} {roc_auc_score(mine[keep], risk[test][keep]):.2f}")
+    top = risk[test] >= np.quantile(risk[test], 0.9)
+    for kind in synthetic.TRAP_KINDS:
+        mine = np.array([k in u.traps[kind] for k in keys])
+        parts.append(f"{kind} {int(top[mine].sum())} of {int(mine.sum())} in the top decile")
+    return "; ".join(parts)
+
+
 def peak_rss_mib() -> float:
     """This process's peak RSS since exec (VmHWM). ru_maxrss would not do: Linux keeps the
     forking parent's high-water mark across exec, so a child of the (large) generator reports it."""
@@ -169,10 +208,15 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="Comma-separated event counts.")
     ap.add_argument("--node", action="store_true", help="Also run on the real Elasticsearch node.")
     ap.add_argument("--node-only", action="store_true", help="Only the node runs (with --node).")
+    ap.add_argument("--quality", metavar="SEEDS", help="Only print detection quality for these seeds (e.g. 7,8,9,10).")
     ap.add_argument("--_job"), ap.add_argument("--_db"), ap.add_argument("--_info"), ap.add_argument("--_index")
     args = ap.parse_args()
     if args._job:
         print(json.dumps(job(Path(args._db), json.loads(args._info), args._index)))
+        return
+    if args.quality:
+        for seed in args.quality.split(","):
+            print(quality(int(seed)))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, dict[int, dict[str, Any]]] = {"embedded": {}, "node": {}}

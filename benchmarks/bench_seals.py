@@ -194,6 +194,7 @@ def main() -> None:
     args = ap.parse_args()
     docs = synthetic_events(args.events, seed=11, hours=args.hours)
     key = SigningKey.generate()
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (1 min) at the start")
     print("ratio = baseline seconds / measured seconds (events/s relative to plain SHA-256; target >= 0.5)")
     in_memory(docs, key, args.repeat)
     duckdb_e2e(docs, key, args.repeat)

@@ -18,7 +18,7 @@ exactly (linear counting) at our cardinalities.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -423,11 +423,6 @@ def _new_countries(df: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def feature_frame(base: pd.DataFrame, context: IdentityContext | None = None) -> pd.DataFrame:
-    """`derive` with defaults: the frame estimator.py consumes."""
-    return derive(base, context)
-
-
 def compare_frames(a: pd.DataFrame, b: pd.DataFrame, p95_rtol: float = 0.01) -> list[str]:
     """Differences between two base frames (empty when equal): exact for everything except
     p95 columns, which may differ by `p95_rtol` relative."""
@@ -459,7 +454,3 @@ def _naive_utc(value: Any) -> datetime:
 def _iso(dt: datetime) -> str:
     return dt.isoformat(timespec="milliseconds") + "Z"
 
-
-def describe() -> Sequence[str]:
-    """Every feature column (base then derived), for docs and artifact metadata."""
-    return [*AGGREGATES, *DERIVED]

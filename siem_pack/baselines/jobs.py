@@ -289,14 +289,3 @@ def refresh_content(models_dir: Path, key: bytes, *, dashboards_out: Path | None
             "content_thresholds": meta.get("content_thresholds", {}),
             "rules": len(rendered.get("rules", [])), "dashboards": rendered.get("dashboards", []), "skipped": skipped}
 
-
-def parse_time(text: str | None, where: str) -> datetime | None:
-    if text is None:
-        return None
-    from ..store import parse_ts
-
-    try:
-        return parse_ts(text)
-    except ValueError as exc:
-        raise ConfigError(f"not an ISO-8601 time: {text!r}", where=where) from exc
-

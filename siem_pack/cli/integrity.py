@@ -24,7 +24,6 @@ from .options import cluster_options, db_option, json_option, parse_time
 TRUST_ENV = "SIEM_PACK_SEAL_TRUSTED_KEYS"
 
 
-
 def _index_options(fn: Any) -> Any:
     fn = click.option("--seals-index", default=SEALS_INDEX, show_default=True,
                       help="Seals index (Elasticsearch only).")(fn)

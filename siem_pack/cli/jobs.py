@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..settings import ClusterSettings
-from .options import cluster_options, db_option
+from .options import cluster_options, db_option, parse_time
 
 if TYPE_CHECKING:
     from ..baselines import jobs as lib_t
@@ -109,7 +109,7 @@ def fit_baselines(settings: ClusterSettings, db: Path | None, models_dir: Path, 
       siem-pack jobs fit-baselines --es-url https://es:9200 --api-key "$KEY" --key-file /run/secrets/baseline.key
     """
     _print(_lib().fit_baselines(_src(settings, db, index), models_dir, _key(key_file),
-                             start=_lib().parse_time(start, "--start"), end=_lib().parse_time(end, "--end"),
+                             start=parse_time(start, "--start"), end=parse_time(end, "--end"),
                              window_seconds=_window(window), population=population, context=_ctx(context_file),
                              days=days))
 
@@ -134,7 +134,7 @@ def score(settings: ClusterSettings, db: Path | None, models_dir: Path, key_file
       siem-pack jobs score --es-url https://es:9200 --api-key "$KEY" --start 2026-03-01T00:00:00Z
     """
     _print(_lib().score(_src(settings, db, index), models_dir, _key(key_file),
-                     start=_lib().parse_time(start, "--start"), end=_lib().parse_time(end, "--end"),
+                     start=parse_time(start, "--start"), end=parse_time(end, "--end"),
                      context=_ctx(context_file), anomalies_index=anomalies_index, only_anomalous=only_anomalous))
 
 

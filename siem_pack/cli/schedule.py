@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from .options import parse_time
+
 
 @click.group()
 def schedule() -> None:
@@ -36,14 +38,9 @@ def run(config: Path, once: bool, only: tuple[str, ...], until: str | None) -> N
         - {name: score, cron: "5 * * * *", command: "jobs score --db /data/siem-pack.duckdb"}
     """
     from ..baselines import scheduler as lib
-    from ..store import parse_ts
 
-    try:
-        until_at = parse_ts(until) if until else None
-    except ValueError as exc:
-        raise click.BadParameter(f"not an ISO-8601 time: {until!r}", param_hint="--until") from exc
     sched = lib.load_schedule(config)
-    summary = lib.run(sched, once=once, only=only, until=until_at, log=sys.stdout)
+    summary = lib.run(sched, once=once, only=only, until=parse_time(until, "--until"), log=sys.stdout)
     click.echo(json.dumps(summary, sort_keys=True))
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InputError
-from ..store import parse_ts
+from ..store import get_field, parse_ts
 
 # ingest-time fields left out of the canonical form (dotted names)
 EXCLUDED_FIELDS: tuple[str, ...] = ("event.ingested",)
@@ -40,24 +40,19 @@ def nested(doc: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(child, dict):
                 raise InputError(f"field {key!r} conflicts with a value at {part!r}", where=str(doc.get("event.id", "")))
             node = child
-        last = parts[-1]
-        if last in node and isinstance(node[last], dict) and isinstance(value, dict):
-            _merge(node[last], value, key)
-        elif last in node:
-            raise InputError(f"field {key!r} is given twice (dotted and nested)", where=key)
-        else:
-            node[last] = value
+        _put(node, parts[-1], value, key)
     return out
 
 
-def _merge(into: dict[str, Any], other: dict[str, Any], where: str) -> None:
-    for k, v in other.items():
-        if k in into and isinstance(into[k], dict) and isinstance(v, dict):
-            _merge(into[k], v, where)
-        elif k in into:
-            raise InputError(f"field {where}.{k} is given twice (dotted and nested)", where=where)
-        else:
-            into[k] = v
+def _put(node: dict[str, Any], key: str, value: Any, name: str) -> None:
+    """Set `node[key]`, merging objects; a leaf given twice (dotted and nested) is refused."""
+    if key not in node:
+        node[key] = value
+    elif isinstance(node[key], dict) and isinstance(value, dict):
+        for k, v in value.items():
+            _put(node[key], k, v, f"{name}.{k}")
+    else:
+        raise InputError(f"field {name!r} is given twice (dotted and nested)", where=name)
 
 
 def _has_dots(doc: Mapping[str, Any]) -> bool:
@@ -100,15 +95,9 @@ def canonical_bytes(doc: Mapping[str, Any]) -> bytes:
 
 
 def _get(doc: Mapping[str, Any], name: str) -> Any:
-    if name in doc:
-        return doc[name]
-    node: Any = doc
-    for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
-            # a partly dotted document ({"event": {"id": ..}} or {"event.id": ..} at any level)
-            return _get_dotted(doc, name)
-        node = node[part]
-    return node
+    value = get_field(doc, name)
+    # else a partly dotted document ({"event": {"id": ..}} or {"event.id": ..} at any level)
+    return value if value is not None else _get_dotted(doc, name)
 
 
 def _get_dotted(doc: Mapping[str, Any], name: str) -> Any:
@@ -149,8 +138,3 @@ def event_time(doc: Mapping[str, Any]) -> datetime | None:
     except (TypeError, ValueError):
         return None
 
-
-def order_key(doc: Mapping[str, Any]) -> tuple[datetime, str]:
-    """The order of events in a window: (@timestamp, event.id), read from the document itself
-    so both backends agree (not from an index column with its own precision)."""
-    return (event_time(doc) or datetime.min, event_id(doc) or "")

@@ -18,6 +18,7 @@ from typing import Any
 from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
 
 from ..errors import ClusterError, ConfigError
+from .canonical import event_id
 from .keys import PublicKey
 from .seals import NO_DATASET, Bucket, Finding, Seal, iso
 
@@ -99,8 +100,7 @@ class ESEvents:
             resp = self.client.search(index=self.index, size=len(chunk), ignore_unavailable=True,
                                       allow_no_indices=True, query={"terms": {"event.id": chunk}})
             for h in resp.body["hits"]["hits"]:
-                eid = (h["_source"].get("event") or {}).get("id") or h["_source"].get("event.id") or h["_id"]
-                out[str(eid)] = h["_source"]
+                out[event_id(h["_source"]) or str(h["_id"])] = h["_source"]
         return out
 
 

@@ -240,13 +240,13 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
                 "modified_event", f"moved out of its sealed window (now dataset {event_dataset(doc) or NO_DATASET}, "
                 f"@timestamp {iso(t) if t else 'missing'})", seal_id=seal.seal_id, event_id=eid,
                 dataset=seal.dataset, window_start=seal.window_start))
-    for eid, (ds, ws, _) in inserted:
+    for eid, g in inserted:
         if eid in expected_anywhere and eid in moved:
             continue  # reported above as moved
+        ds, ws, _ = g
         report.findings.append(Finding("inserted_event", f"in sealed window {ws} of {ds} but in none of its seals "
                                        "(a late event is sealed in an addendum by `siem-pack seal`)",
-                                       seal_id=groups[(ds, ws, _)][0].seal_id, event_id=eid, dataset=ds,
-                                       window_start=ws))
+                                       seal_id=groups[g][0].seal_id, event_id=eid, dataset=ds, window_start=ws))
 
     # windows behind a chain's head that hold events but have no seal
     _check_unsealed(source, headers, report, start, end)
@@ -399,9 +399,7 @@ def seal_status(store: SealStore, source: EventSource | None = None) -> list[dic
     chain = Counter(f.dataset for f in _check_chains(headers))
     rows: dict[str, dict[str, Any]] = {}
     for s in sorted(headers, key=lambda s: (s.dataset, s.seq)):
-        r = rows.setdefault(s.dataset, {"dataset": s.dataset, "seals": 0, "addenda": 0, "events_sealed": 0,
-                                        "last_window_end": None, "last_sealed_at": None, "head_seq": None,
-                                        "head_hash": None, "key_ids": [], "problems": 0, "unsealed_events": None})
+        r = rows.setdefault(s.dataset, _status_row(s.dataset))
         r["seals"] += 1
         r["addenda"] += s.kind == "addendum"
         r["events_sealed"] += s.count
@@ -417,10 +415,13 @@ def seal_status(store: SealStore, source: EventSource | None = None) -> list[dic
             rows[ds]["problems"] += n
     if source is not None:
         for b in source.buckets(DEFAULT_WINDOW):
-            r = rows.setdefault(b.dataset, {"dataset": b.dataset, "seals": 0, "addenda": 0, "events_sealed": 0,
-                                            "last_window_end": None, "last_sealed_at": None, "head_seq": None,
-                                            "head_hash": None, "key_ids": [], "problems": 0, "unsealed_events": 0})
+            r = rows.setdefault(b.dataset, _status_row(b.dataset))
             if r["last_window_end"] is None or iso(b.start) >= r["last_window_end"]:
                 r["unsealed_events"] = (r["unsealed_events"] or 0) + b.count
     return [rows[k] for k in sorted(rows)]
 
+
+def _status_row(dataset: str) -> dict[str, Any]:
+    return {"dataset": dataset, "seals": 0, "addenda": 0, "events_sealed": 0, "last_window_end": None,
+            "last_sealed_at": None, "head_seq": None, "head_hash": None, "key_ids": [], "problems": 0,
+            "unsealed_events": None}

@@ -22,6 +22,7 @@ from siem_pack.baselines.features import (
     features_es,
     parse_window,
 )
+from siem_pack.baselines.jobs import UNSUPPORTED_ON_TEST_NODE
 from siem_pack.errors import ConfigError
 from siem_pack.schema import load_schema
 from siem_pack.store import Store
@@ -94,7 +95,7 @@ def test_duckdb_and_elasticsearch_give_the_same_frame(es: Any, es_prefix: str, t
                                                        small_usage: synthetic.Usage) -> None:
     u = _varied(small_usage)
     index = f"{es_prefix}-events"
-    props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
+    props = load_schema().es_properties(UNSUPPORTED_ON_TEST_NODE)
     es.indices.create(index=index, mappings={"properties": props})
     docs = list(u.docs())
     ok, errors = bulk(es, ({"_index": index, "_id": d["event"]["id"], "_source": d} for d in docs), refresh=True)
@@ -117,7 +118,7 @@ def test_duckdb_and_elasticsearch_give_the_same_frame(es: Any, es_prefix: str, t
 @pytest.mark.elasticsearch
 def test_thirty_minute_windows_agree_too(es: Any, es_prefix: str, tmp_path: Path, small_usage: synthetic.Usage) -> None:
     index = f"{es_prefix}-events30"
-    props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
+    props = load_schema().es_properties(UNSUPPORTED_ON_TEST_NODE)
     es.indices.create(index=index, mappings={"properties": props})
     docs = list(small_usage.docs())
     bulk(es, ({"_index": index, "_id": d["event"]["id"], "_source": d} for d in docs), refresh=True)
