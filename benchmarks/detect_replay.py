@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from siem_pack.detect.fixtures import es_index_fixture, insert_fast
+from siem_pack.detect.fixtures import es_index_fixture
 from siem_pack.detect.rules import load_exceptions, load_rules
 from siem_pack.detect.runner_duckdb import DuckDBBackend
 from siem_pack.detect.schedule import Backend, evaluate, evaluate_tick_by_tick, ticks
@@ -81,7 +81,7 @@ def main() -> None:
     entries = load_exceptions()
     docs = synthetic(args.events, args.hours)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "b.duckdb") as store:
-        insert_fast(store, "events", docs)
+        store.insert_docs("events", docs)
         duck = bench("duckdb", DuckDBBackend(store), rules, entries, args.hours, not args.no_baseline)
     url = os.environ.get("SIEM_PACK_TEST_ES_URL")
     if url:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ClusterError
 from ..store import Store, parse_ts, unflatten
 from .rules import ENTITY_FIELDS
 
@@ -163,8 +164,6 @@ def write_es(client: Elasticsearch, alerts: Iterable[Mapping[str, Any]], index: 
         elif status == 409:
             present += 1
         else:
-            from ..errors import ClusterError
-
             raise ClusterError(f"alert write failed: {item['create'].get('error')}", where=index)
     return stored, present
 

@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FindingsError
-from ..store import Store
+from ..errors import ConfigError, FindingsError
+from ..store import Store, parse_ts
 from . import export as exp
 from . import kibana
 from .alerts import ALERTS_INDEX, write_duckdb, write_es
+from .eql import parse_duration
 from .fixtures import FixtureResult, check_rule
-from .rules import AllowEntry, Rule, load_exceptions, load_rules
+from .kuery import QuerySyntaxError
+from .rules import ANOMALIES_INDEX, EVENTS_INDEX, AllowEntry, Rule, exceptions_for, load_exceptions, load_rules
 from .runner_duckdb import DuckDBBackend
 from .schedule import Backend, evaluate, ticks
 
@@ -36,7 +38,12 @@ def list_rules() -> list[dict[str, Any]]:
     return [{"rule_id": r.rule_id, "stem": r.stem, "name": r.name, "type": r.type, "severity": r.severity,
              "risk_score": r.risk_score, "interval": r.body.get("interval"), "from": r.body.get("from"),
              "template": r.template, "mission_indicator": r.metadata.get("mission_indicator"),
-             "exceptions": [e.item_id for e in entries if r.rule_id in e.rule_ids]} for r in rules]
+             "exceptions": [e.item_id for e in exceptions_for(r, entries)]} for r in rules]
+
+
+def _chosen(rules: Sequence[Rule], only: Sequence[str]) -> list[Rule]:
+    """The rules named in `only` (file stem or rule_id), or all when it is empty."""
+    return [r for r in rules if not only or r.stem in only or r.rule_id in only]
 
 
 def test_rules(client: Elasticsearch | None = None, only: Sequence[str] = (),
@@ -45,9 +52,7 @@ def test_rules(client: Elasticsearch | None = None, only: Sequence[str] = (),
     naming the failing rule files when any expectation or agreement fails."""
     rules, _ = load_content()
     results: list[FixtureResult] = []
-    for r in rules:
-        if only and r.stem not in only and r.rule_id not in only:
-            continue
+    for r in _chosen(rules, only):
         results += check_rule(r, (), client, prefix)
     return results
 
@@ -79,7 +84,7 @@ def export_rules(out: Path) -> dict[str, Any]:
     conf, unmapped = exp.splunk_conf(rules, entries)
     (out / "savedsearches.conf").write_text(conf)
     return {"kibana_ndjson": str(out / "rules.ndjson"), "rules": len(rules),
-            "exception_items": sum(len([e for e in entries if r.rule_id in e.rule_ids]) for r in rules),
+            "exception_items": sum(len(exceptions_for(r, entries)) for r in rules),
             "splunk_conf": str(out / "savedsearches.conf"), "splunk_unmapped": unmapped}
 
 
@@ -109,7 +114,7 @@ def replay(backend: Backend, start: datetime, end: datetime, rules: Sequence[Rul
 
 def run_duckdb(db: Path | None, start: datetime, end: datetime, only: Sequence[str] = ()) -> RunSummary:
     rules, entries = load_content()
-    chosen = [r for r in rules if not only or r.stem in only or r.rule_id in only]
+    chosen = _chosen(rules, only)
     with Store(db) as store:
         alerts = replay(DuckDBBackend(store), start, end, chosen, entries)
         stored, present = write_duckdb(store, alerts)
@@ -117,12 +122,12 @@ def run_duckdb(db: Path | None, start: datetime, end: datetime, only: Sequence[s
 
 
 def run_es(client: Elasticsearch, start: datetime, end: datetime, only: Sequence[str] = (),
-           events_index: str = "logs-siem_pack.*", anomalies_index: str = "siem-pack-anomalies",
+           events_index: str = EVENTS_INDEX, anomalies_index: str = ANOMALIES_INDEX,
            alerts_index: str = ALERTS_INDEX) -> RunSummary:
     from .runner_es import ElasticsearchBackend
 
     rules, entries = load_content()
-    chosen = [r for r in rules if not only or r.stem in only or r.rule_id in only]
+    chosen = _chosen(rules, only)
     alerts = replay(ElasticsearchBackend(client, events_index, anomalies_index), start, end, chosen, entries)
     stored, present = write_es(client, alerts, alerts_index)
     return _summary(chosen, start, end, alerts, stored, present)
@@ -144,11 +149,6 @@ def summary_dict(s: RunSummary) -> dict[str, Any]:
 
 def parse_period(start: str | None, end: str | None, last: str | None) -> tuple[datetime, datetime]:
     """--start/--end (ISO-8601, UTC) or --last <duration> ending at --end or now."""
-    from ..errors import ConfigError
-    from ..store import parse_ts
-    from .eql import parse_duration
-    from .kuery import QuerySyntaxError
-
     try:
         e = parse_ts(end) if end else None
         if last:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .kuery import (
+    RANGE_OPS,
     And,
     Exists,
     MatchAll,
@@ -46,10 +47,6 @@ from .kuery import (
 class Step:
     category: str
     condition: Node  # includes the category filter
-
-    @property
-    def where(self) -> Node:
-        return self.condition
 
 
 @dataclass(frozen=True)
@@ -72,9 +69,6 @@ def parse_duration(text: str) -> timedelta:
 
 
 class _Eql(_Boolean):
-    def kw(self, word: str) -> bool:
-        return self.tok.kind == "word" and self.tok.text.lower() == word
-
     def expect_kw(self, word: str) -> None:
         if not self.kw(word):
             raise self.fail(f"expected {word!r}")
@@ -136,10 +130,7 @@ class _Eql(_Boolean):
 
     def cmp(self) -> Node:
         if self.is_op("("):
-            self.next()
-            node = self.or_()
-            self.expect(")")
-            return node
+            return self.group(self.or_)
         if self.kw("true"):
             self.next()
             return MatchAll()
@@ -156,18 +147,10 @@ class _Eql(_Boolean):
             self.expect(")")
             items = tuple(Term(field, v, phrase=True) for v in values)
             return items[0] if len(items) == 1 else Or(items)
-        if self.is_op("=") and self.toks[self.i + 1].text == "=":  # `==` split as `=`, `=`
-            self.next()
-            self.next()
-            return Term(field, self.value(), phrase=True)
         if self.is_op("=="):
             self.next()
             return Term(field, self.value(), phrase=True)
         if self.is_op("!="):
-            self.next()
-            return And((Exists(field), Not(Term(field, self.value(), phrase=True))))
-        if self.is_op("!") and self.toks[self.i + 1].text == "=":
-            self.next()
             self.next()
             return And((Exists(field), Not(Term(field, self.value(), phrase=True))))
         if self.is_op(":"):
@@ -176,9 +159,8 @@ class _Eql(_Boolean):
             if isinstance(v, str) and "*" in v:
                 return Wildcard(field, v)
             return Term(field, v, phrase=True)
-        if self.is_op("<", "<=", ">", ">="):
-            op = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[self.next().text]
-            return Range(field, op, self.value())  # type: ignore[arg-type]
+        if self.is_op(*RANGE_OPS):
+            return Range(field, RANGE_OPS[self.next().text], self.value())
         raise self.fail("expected a comparison")
 
 

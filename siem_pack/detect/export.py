@@ -15,15 +15,15 @@ from typing import Any
 
 from .alerts import iso_ms
 from .kibana import api_body, list_id, list_ref
-from .kuery import And, Exists, MatchAll, Node, Not, Or, Range, Term, Wildcard
-from .rules import AllowEntry, Rule, load_vocabulary
+from .kuery import RANGE_SYMBOLS, And, Exists, MatchAll, Node, Not, Or, Range, Term, Wildcard
+from .rules import AllowEntry, Rule, exceptions_for, load_exceptions, load_rules, load_vocabulary
 
 
 def exception_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry]) -> list[dict[str, Any]]:
     """Exception lists (one per rule that has entries) and their items, as Kibana exports them."""
     out: list[dict[str, Any]] = []
     for r in rules:
-        mine = [e for e in entries if r.rule_id in e.rule_ids]
+        mine = exceptions_for(r, entries)
         if not mine:
             continue
         ref = list_ref(r)
@@ -49,8 +49,6 @@ def import_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) ->
 
 def import_lines() -> list[dict[str, Any]]:
     """Every rule and exception of the bundle as import objects (what deploy sends)."""
-    from .rules import load_exceptions, load_rules
-
     return import_objects(load_rules(), load_exceptions())
 
 
@@ -75,8 +73,7 @@ def to_spl(node: Node) -> str:
     if isinstance(node, Exists):
         return f"{node.field}=*"
     if isinstance(node, Range):
-        sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[node.op]
-        return f"{node.field}{sym}{node.value}"
+        return f"{node.field}{RANGE_SYMBOLS[node.op]}{node.value}"
     if isinstance(node, And):
         return "(" + " AND ".join(to_spl(i) for i in node.items) + ")"
     if isinstance(node, Or):
@@ -91,9 +88,8 @@ def splunk_search(rule: Rule, entries: Sequence[AllowEntry] = ()) -> str | None:
     if rule.type not in ("query", "threshold") or rule.query is None:
         return None
     parts = ["search `siem_pack_events`", to_spl(rule.query.ast)]
-    for e in entries:
-        if rule.rule_id in e.rule_ids:
-            parts.append("NOT (" + " AND ".join(f"{f}={_spl_value(v)}" for f, v in e.match) + ")")
+    for e in exceptions_for(rule, entries):
+        parts.append("NOT (" + " AND ".join(f"{f}={_spl_value(v)}" for f, v in e.match) + ")")
     spl = " ".join(parts)
     thr = rule.threshold
     if thr is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ContentError
 from ..paths import content_dir
+from ..schema import load_schema
 from ..store import Store, parse_ts
 from .alerts import iso_ms
 from .rules import AllowEntry, Rule
@@ -78,8 +79,6 @@ def run_duckdb(rule: Rule, docs: Sequence[dict[str, Any]], ticks: Sequence[datet
 
 def es_index_fixture(client: Elasticsearch, index: str, docs: Sequence[dict[str, Any]]) -> None:
     """Index fixture events (create-only, _id = event.id) into an index mapped from the schema."""
-    from ..schema import load_schema
-
     if not client.indices.exists(index=index):
         props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
         client.indices.create(index=index, mappings={"properties": props}, settings={"number_of_replicas": 0})

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import ContentError, SiemPackError
+from ..errors import ContentError, SiemPackError, collect
 from ..paths import contracts_dir
-from .rules import AllowEntry, Rule, Vocabulary, load_vocabulary
+from .rules import AllowEntry, Rule, Vocabulary, exceptions_for, load_vocabulary
 
 SCHEMA_VERSIONS = ("8.19", "9.5")
 LIST_NAMESPACE = uuid.UUID("0f6bd4f4-7d0e-4c53-9a7e-3e3c1f2b9d10")
@@ -66,7 +66,7 @@ def api_body(rule: Rule, entries: Sequence[AllowEntry] = (), vocab: Vocabulary |
     t = threat(rule, vocab)
     if t:
         body["threat"] = t
-    if any(rule.rule_id in e.rule_ids for e in entries):
+    if exceptions_for(rule, entries):
         body["exceptions_list"] = [list_ref(rule)]
     body.setdefault("enabled", True)
     body.setdefault("version", 1)
@@ -132,8 +132,5 @@ def build(rules: Sequence[Rule], entries: Sequence[AllowEntry] = (), root: Path 
         for err in validate_api(body, root):
             problems.append(ContentError(f"API body fails {OPENAPI_CREATE[r.type]}: {err}", where=str(r.path)))
         bodies.append(body)
-    if problems:
-        from ..errors import collect
-
-        collect(problems)
+    collect(problems)
     return bodies

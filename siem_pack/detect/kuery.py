@@ -17,14 +17,17 @@ The subset, in short (docs/detections.md has the full table):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..schema import Schema
+from ..store import quote
 
 Scalar = str | int | float | bool
 RangeOp = Literal["gt", "gte", "lt", "lte"]
+RANGE_OPS: dict[str, RangeOp] = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}  # comparison token → Range.op
+RANGE_SYMBOLS: dict[RangeOp, str] = {op: sym for sym, op in RANGE_OPS.items()}  # Range.op → SQL/SPL symbol
 
 
 class QuerySyntaxError(ValueError):
@@ -196,31 +199,38 @@ class _Parser:
         if self.tok.kind != "end":
             raise self.fail("unexpected input")
 
+    def group(self, inner: Callable[[], Node]) -> Node:
+        """`( inner )`, the opening parenthesis being the current token."""
+        self.expect("(")
+        node = inner()
+        self.expect(")")
+        return node
+
 
 # -- KQL -----------------------------------------------------------------------------------
 class _Boolean(_Parser):
     """`or` / `and` / `not` over keyword operators, shared by KQL and EQL conditions;
-    subclasses say what a keyword is (`kw`) and what a primary expression is (`primary`)."""
+    keywords are case-insensitive words; subclasses say what a primary expression is."""
 
     def kw(self, word: str) -> bool:
-        raise NotImplementedError
+        return self.tok.kind == "word" and self.tok.text.lower() == word
 
     def primary(self) -> Node:
         raise NotImplementedError
 
-    def or_(self) -> Node:
-        items = [self.and_()]
-        while self.kw("or"):
+    def chain(self, word: str, combine: type[And] | type[Or], item: Callable[[], Node]) -> Node:
+        """`item (word item)*`, one node when there is one item."""
+        items = [item()]
+        while self.kw(word):
             self.next()
-            items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+            items.append(item())
+        return items[0] if len(items) == 1 else combine(tuple(items))
+
+    def or_(self) -> Node:
+        return self.chain("or", Or, self.and_)
 
     def and_(self) -> Node:
-        items = [self.not_()]
-        while self.kw("and"):
-            self.next()
-            items.append(self.not_())
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return self.chain("and", And, self.not_)
 
     def not_(self) -> Node:
         if self.kw("not"):
@@ -230,9 +240,6 @@ class _Boolean(_Parser):
 
 
 class _Kql(_Boolean):
-    def kw(self, word: str) -> bool:
-        return self.tok.kind == "word" and self.tok.text.lower() == word
-
     def parse(self) -> Node:
         if self.tok.kind == "end":
             return MatchAll()
@@ -242,53 +249,36 @@ class _Kql(_Boolean):
 
     def primary(self) -> Node:
         if self.is_op("("):
-            self.next()
-            node = self.or_()
-            self.expect(")")
-            return node
+            return self.group(self.or_)
         if self.tok.kind != "word":
             raise self.fail("expected a field name")
         field = self.next().text
-        if self.is_op("<", "<=", ">", ">="):
-            op = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[self.next().text]
+        if self.is_op(*RANGE_OPS):
+            op = RANGE_OPS[self.next().text]
             v = self.next()
             if v.kind not in ("word", "str"):
                 raise self.fail("expected a value")
             value = _unquote(v.text) if v.kind == "str" else _number_or_str(v.text)
-            return Range(field, op, value)  # type: ignore[arg-type]
+            return Range(field, op, value)
         if not self.is_op(":"):
             raise self.fail(f"expected ':' after field {field!r} (free-text search is not supported)")
         self.next()
         if self.is_op("("):
-            self.next()
-            node = self.v_or(field)
-            self.expect(")")
-            return node
+            return self.group(lambda: self.v_or(field))
         return self.v_lit(field)
 
     def v_or(self, field: str) -> Node:
-        items = [self.v_and(field)]
-        while self.kw("or"):
-            self.next()
-            items.append(self.v_and(field))
-        return items[0] if len(items) == 1 else Or(tuple(items))
+        return self.chain("or", Or, lambda: self.v_and(field))
 
     def v_and(self, field: str) -> Node:
-        items = [self.v_not(field)]
-        while self.kw("and"):
-            self.next()
-            items.append(self.v_not(field))
-        return items[0] if len(items) == 1 else And(tuple(items))
+        return self.chain("and", And, lambda: self.v_not(field))
 
     def v_not(self, field: str) -> Node:
         if self.kw("not"):
             self.next()
             return Not(self.v_not(field))
         if self.is_op("("):
-            self.next()
-            node = self.v_or(field)
-            self.expect(")")
-            return node
+            return self.group(lambda: self.v_or(field))
         return self.v_lit(field)
 
     def v_lit(self, field: str) -> Node:
@@ -347,10 +337,7 @@ class _Lucene(_Parser):
             self.next()
             return Not(self.unary())
         if self.is_op("("):
-            self.next()
-            node = self.expr()
-            self.expect(")")
-            return node
+            return self.group(self.expr)
         if self.tok.kind != "word":
             raise self.fail("expected a field name")
         field = self.next().text
@@ -360,16 +347,13 @@ class _Lucene(_Parser):
                 raise self.fail("expected a field name after _exists_:")
             return Exists(self.next().text)
         if self.is_op("("):
-            self.next()
-            node = self.values(field)
-            self.expect(")")
-            return node
+            return self.group(lambda: self.values(field))
         if self.is_op("[", "{"):
             return self.range_(field)
-        if self.is_op("<", "<=", ">", ">="):
-            op = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}[self.next().text]
+        if self.is_op(*RANGE_OPS):
+            op = RANGE_OPS[self.next().text]
             v = self.next()
-            return Range(field, op, _number_or_str(v.text))  # type: ignore[arg-type]
+            return Range(field, op, _number_or_str(v.text))
         if self.tok.kind not in ("word", "str"):
             raise self.fail("expected a value")
         return _literal(field, self.next())
@@ -443,10 +427,6 @@ def to_dsl(node: Node) -> dict[str, Any]:
 
 
 # -- compile: DuckDB SQL -------------------------------------------------------------------
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _sql_value(value: Scalar, ftype: str) -> tuple[bool, Any]:
     """(ok, value cast to the column's type); not ok means the value can never match."""
     if ftype in ("long",):
@@ -497,7 +477,7 @@ def to_sql(node: Node, schema: Schema, params: list[Any]) -> str:
     field = schema.resolve(node.field)
     if field is None:
         return "FALSE"  # ES: a query on an unmapped field matches nothing
-    col = _q(field.name)
+    col = quote(field.name)
     if isinstance(node, Exists):
         return f"({col} IS NOT NULL AND len({col}) > 0)" if field.array else f"({col} IS NOT NULL)"
     if isinstance(node, Term):
@@ -515,18 +495,10 @@ def to_sql(node: Node, schema: Schema, params: list[Any]) -> str:
         ok, v = _sql_value(node.value, field.type)
         if not ok:
             return "FALSE"
-        sym = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[node.op]
+        sym = RANGE_SYMBOLS[node.op]
         params.append(v)
         if field.array:
             return f"(len(list_filter({col}, x -> x {sym} ?)) > 0)"
         return f"({col} {sym} ?)"
     raise TypeError(node)
 
-
-def walk(node: Node) -> Iterator[Node]:
-    yield node
-    if isinstance(node, (And, Or)):
-        for i in node.items:
-            yield from walk(i)
-    elif isinstance(node, Not):
-        yield from walk(node.item)

@@ -26,7 +26,7 @@ from ..errors import ContentError, SiemPackError, collect
 from ..paths import content_dir
 from ..schema import Schema, load_schema
 from .eql import SequenceQuery, parse_eql
-from .kuery import Node, QuerySyntaxError, fields_of, parse_kuery, parse_lucene
+from .kuery import Node, QuerySyntaxError, fields_of, parse_kuery, parse_lucene, to_dsl
 
 RuleType = Literal["query", "threshold", "new_terms", "eql", "esql"]
 RULE_TYPES: tuple[str, ...] = ("query", "threshold", "new_terms", "eql", "esql")
@@ -51,8 +51,6 @@ class Query:
     ast: Node
 
     def dsl(self) -> dict[str, Any]:
-        from .kuery import to_dsl
-
         if self.language == "lucene":
             return {"query_string": {"query": self.text}}
         return to_dsl(self.ast)
@@ -155,18 +153,19 @@ class Vocabulary:
     owasp: Mapping[str, str] = field(default_factory=dict)
 
 
-def duration_of_from(value: str) -> timedelta:
-    m = _FROM.match(value or "")
+def _duration(pattern: re.Pattern[str], what: str, form: str, value: str) -> timedelta:
+    m = pattern.match(value or "")
     if not m:
-        raise ValueError(f"from {value!r} is not of the form now-<n><s|m|h|d>")
+        raise ValueError(f"{what} {value!r} is not of the form {form}")
     return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+
+
+def duration_of_from(value: str) -> timedelta:
+    return _duration(_FROM, "from", "now-<n><s|m|h|d>", value)
 
 
 def duration_of_interval(value: str) -> timedelta:
-    m = _INTERVAL.match(value or "")
-    if not m:
-        raise ValueError(f"interval {value!r} is not of the form <n><s|m|h|d>")
-    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+    return _duration(_INTERVAL, "interval", "<n><s|m|h|d>", value)
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -294,13 +293,13 @@ def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, st
                 severity=str(sev), risk_score=int(risk or 0), tags=tuple(body.get("tags", [])), interval=interval,
                 lookback=lookback, index=index, query=q, threshold=thr, new_terms=nt, sequence=seq, silence=sil,
                 template=template)
+    grouped = set(thr.fields if thr else ()) | set(nt.fields if nt else ()) | set(seq.by if seq else ())
     for fname in sorted(rule.fields()):
         if fname not in schema:
             problems.append(ContentError(f"field {fname!r} is not in schema/fields.yml",
                                          where=f"{where}:{_line_of(text, fname)}"))
         else:
             f = schema.resolve(fname)
-            grouped = set(thr.fields if thr else ()) | set(nt.fields if nt else ()) | set(seq.by if seq else ())
             if f is not None and f.array and fname in grouped:
                 problems.append(ContentError(f"field {fname!r} holds a list and cannot be grouped on", where=where))
     collect(problems)
@@ -451,6 +450,7 @@ def load_exceptions(root: Path | None = None, schema: Schema | None = None,
 
 
 def exceptions_for(rule: Rule, entries: Iterable[AllowEntry]) -> list[AllowEntry]:
+    """The allow-list entries that name the rule."""
     return [e for e in entries if rule.rule_id in e.rule_ids]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ..errors import ClusterError
 from ..store import flatten
 from .alerts import iso_ms
 from .kuery import Node, to_dsl
@@ -115,8 +116,6 @@ class ElasticsearchBackend:
                               "sort": [{"@timestamp": order}, {"event.id": order}]}]
             for resp in self.client.msearch(searches=searches)["responses"]:
                 if "error" in resp:
-                    from ..errors import ClusterError
-
                     raise ClusterError(f"search failed: {resp['error'].get('reason', resp['error'])}",
                                        where=self.index[table])
                 out.append([flatten(h["_source"]) for h in resp["hits"]["hits"]])

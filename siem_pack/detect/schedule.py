@@ -31,7 +31,7 @@ from ..store import parse_ts
 from .alerts import MAX_ANCESTORS, make_alert
 from .eql import Hit, scan_sequences
 from .kuery import And, Node, Term
-from .rules import AllowEntry, Query, Rule
+from .rules import AllowEntry, Query, Rule, exceptions_for
 
 Window = tuple[datetime, datetime]
 Key = tuple[Any, ...]
@@ -109,7 +109,7 @@ def where_for(rule: Rule, entries: Iterable[AllowEntry]) -> Where:
 
 def _segments(rule: Rule, tks: Sequence[datetime], entries: Sequence[AllowEntry]) -> list[tuple[list[datetime], Where]]:
     """Consecutive ticks sharing the same active exceptions (expiry splits a period)."""
-    mine = [e for e in entries if rule.rule_id in e.rule_ids]
+    mine = exceptions_for(rule, entries)
     out: list[tuple[list[datetime], Where]] = []
     last: tuple[str, ...] | None = None
     for t in tks:

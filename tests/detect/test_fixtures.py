@@ -79,6 +79,7 @@ def test_alert_shape(rule: Rule) -> None:
     docs = load_fixture(fixture_dir(rule) / "hit.ndjson")
     alerts = run_duckdb(rule, docs, [fixture_tick(rule, docs)])
     ids = {d["event"]["id"] for d in docs}
+    assert alerts, f"{rule.path.name}: no alert on the hit fixture"
     for a in alerts:
         assert a["kibana.alert.rule.rule_id"] == rule.rule_id and a["kibana.alert.rule.name"] == rule.name
         assert a["kibana.alert.severity"] == rule.severity and a["kibana.alert.risk_score"] == rule.risk_score

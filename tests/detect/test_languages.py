@@ -4,7 +4,6 @@ small documents; EQL sequences follow ES's matcher."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,6 +147,14 @@ def test_sequence_scan_semantics() -> None:
     assert scan_sequences(seq, mixed) == []
 
 
-def test_eql_not_equal_needs_the_field(tmp_path: Path) -> None:
+def test_eql_not_equal_needs_the_field() -> None:
     seq = parse_eql('sequence [any where user.id != "a"] [any where true]')
     assert seq.steps[0].condition == And((Exists("user.id"), Not(Term("user.id", "a", True))))
+
+
+@pytest.mark.parametrize("bad", ['sequence [any where a = = "x"] [any where true]',
+                                 'sequence [any where a ! = "x"] [any where true]',
+                                 'sequence [any where a == "x"]'])
+def test_eql_errors(bad: str) -> None:
+    with pytest.raises(QuerySyntaxError):
+        parse_eql(bad)
