@@ -342,9 +342,9 @@ def start(engine: Engine, password: str) -> dict[str, str]:
         install_analysis_shim(engine)
     ids = ensure_user()
     http_port, transport_port = free_port(), free_port()
-    old_url = previous_env().get(f"SIEM_PACK_TEST_{engine.env_prefix}_URL", "")
-    if old_url.rsplit(":", 1)[-1].isdigit() and port_is_free(int(old_url.rsplit(":", 1)[-1])):
-        http_port = int(old_url.rsplit(":", 1)[-1])  # a restart keeps the address others use
+    old_port = previous_env().get(f"SIEM_PACK_TEST_{engine.env_prefix}_URL", "").rsplit(":", 1)[-1]
+    if old_port.isdigit() and port_is_free(int(old_port)):
+        http_port = int(old_port)  # a restart keeps the address others use
     env = configure(engine, http_port, transport_port, password)
     chown_tree(CACHE, ids)
     t0 = time.monotonic()

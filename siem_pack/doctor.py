@@ -9,6 +9,7 @@ writes nothing); data streams, ILM, ES|QL, EQL (from the node's modules); securi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,26 +65,28 @@ class DoctorReport:
         return asdict(self)
 
 
-def pipeline_processors(folder: Path | None = None) -> list[str]:
-    """Every processor type our pipelines use (generated ones and nested ones included), sorted."""
+def pipeline_processors(pipelines: Mapping[str, Any] | None = None) -> list[str]:
+    """Every processor type our pipelines use (generated ones and nested ones included), sorted.
+    `pipelines`: the cluster pipeline bodies when the caller has them already."""
     found: set[str] = set()
-    if folder is None:
+    if pipelines is None:
         try:
             from .ingest.pipeline import cluster_bodies
 
-            for body in cluster_bodies().values():
-                _walk_processors(body, found)
-            return sorted(found)
-        except SiemPackError:
-            pass  # content errors are the loader's to report; fall back to the files
-    folder = folder or content_dir("ingest_pipelines")
-    for path in sorted([*folder.rglob("*.yml"), *folder.rglob("*.yaml"), *folder.rglob("*.json")]):
-        try:
-            body = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError):
-            continue  # content errors are the loader's to report
+            pipelines = cluster_bodies()
+        except SiemPackError:  # content errors are the loader's to report: read the files as they are
+            folder = content_dir("ingest_pipelines")
+            pipelines = {str(p): _read_yaml(p) for p in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])}
+    for body in pipelines.values():
         _walk_processors(body, found)
     return sorted(found)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def _walk_processors(node: Any, found: set[str]) -> None:
@@ -100,7 +103,8 @@ def _walk_processors(node: Any, found: set[str]) -> None:
                 _walk_processors(conf, found)
 
 
-def probe_cluster(settings: ClusterSettings) -> DoctorReport:
+def probe_cluster(settings: ClusterSettings, pipelines: Mapping[str, Any] | None = None) -> DoctorReport:
+    """What the cluster can run; `pipelines` as for `pipeline_processors`."""
     url = settings.require_es()
     client = es_client(settings)
     report = DoctorReport(target=redact_url(url))
@@ -111,7 +115,7 @@ def probe_cluster(settings: ClusterSettings) -> DoctorReport:
         report.distribution = str(node.get("build_flavor", "")) or "default"
         modules = {m.get("name") for m in node.get("modules", [])} | {p.get("name") for p in node.get("plugins", [])}
         available = {p.get("type") for p in node.get("ingest", {}).get("processors", [])}
-        for ptype in pipeline_processors():
+        for ptype in pipeline_processors(pipelines):
             report.processors.append(Capability(ptype, ptype in available))
         for mtype in MAPPER_TYPES:
             report.mappers.append(_probe_mapper(client, mtype))

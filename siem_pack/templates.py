@@ -50,6 +50,8 @@ EVENT_GROUPS = ("ecs", "gen_ai", "siem_pack")
 EVENTS_PATTERN = "logs-siem_pack.*"
 DEFAULT_NAMESPACE = "default"
 PRIORITY = 200  # above Elastic's built-in `logs` template (100) for logs-*-*
+MANAGED_BY = "siem-pack"
+MARKER_KEYS = ("_meta", "metadata", "meta")
 STRINGS_AS_KEYWORD = [{"strings_as_keyword": {"match_mapping_type": "string",
                                               "mapping": {"type": "keyword", "ignore_above": 1024}}}]
 
@@ -113,15 +115,26 @@ def notes(report: DoctorReport) -> list[str]:
     return out
 
 
-def content_hash(body: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a body without its `_meta`."""
-    bare = {k: v for k, v in body.items() if k != "_meta"}
-    return hashlib.sha256(json.dumps(bare, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def strip_marker(body: Any) -> Any:
+    """A body without our marker (`_meta`, `metadata` on roles and keys, `meta` on rules)."""
+    if not isinstance(body, dict):
+        return body
+    return {k: v for k, v in body.items() if k not in MARKER_KEYS}
+
+
+def content_hash(body: Any) -> str:
+    """SHA-256 of the canonical JSON of a body without its marker."""
+    return hashlib.sha256(json.dumps(strip_marker(body), sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
+
+
+def marker(obj_hash: str, **extra: Any) -> dict[str, Any]:
+    """What every object we own carries: who manages it, the bundle version, its content hash."""
+    return {"managed_by": MANAGED_BY, "version": __version__, "content_hash": obj_hash, **extra}
 
 
 def _with_meta(body: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {**body, "_meta": {"managed_by": "siem-pack", "version": __version__,
-                              "content_hash": content_hash(body), **extra}}
+    return {**body, "_meta": marker(content_hash(body), **extra)}
 
 
 def group_properties(schema: Schema, group: str, unsupported: frozenset[str]) -> dict[str, Any]:
@@ -200,11 +213,13 @@ def install(client: Elasticsearch, report: DoctorReport, prefix: str = "", names
     policies are overwritten with the same body). Returns what was done and the notes."""
     result = InstallResult(notes=notes(report))
     for step in template_bodies(report, prefix=prefix, namespace=namespace, dynamic=dynamic):
-        result.applied.append((step.kind, step.name, _put(client, step)))
+        result.applied.append((step.kind, step.name, put_step(client, step)))
     return result
 
 
-def _put(client: Elasticsearch, step: Step) -> str:
+def put_step(client: Elasticsearch, step: Step) -> str:
+    """PUT one step; an index (or its write alias) that exists already is left alone.
+    Returns "put", "created" or "exists"."""
     kind, name, body = step
     if kind == "ilm_policy":
         client.ilm.put_lifecycle(name=name, policy=body["policy"] | {"_meta": body["_meta"]})
@@ -215,7 +230,8 @@ def _put(client: Elasticsearch, step: Step) -> str:
     if kind == "index_template":
         client.indices.put_index_template(name=name, body=body)
         return "put"
-    if client.indices.exists(index=name).body or client.indices.exists_alias(name=next(iter(body["aliases"]))).body:
+    aliases = body.get("aliases") or {}
+    if client.indices.exists(index=name).body or any(client.indices.exists_alias(name=a).body for a in aliases):
         return "exists"
     try:
         client.indices.create(index=name, **body)

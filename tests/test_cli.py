@@ -1,4 +1,5 @@
-"""The command line itself: version, help on every command, one-line errors, exit codes."""
+"""The command line itself: version, help with an example on every command, one-line errors,
+exit codes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     assert res.exit_code == 0, res.output
     assert "Usage: " in res.output
     assert len(res.output.splitlines()) > 3
+    cmd: click.Command = main
+    for name in path:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.commands[name]
+    if not isinstance(cmd, click.Group):  # a group lists its commands; each command shows an example
+        assert "Example" in res.output
 
 
 def test_usage_error_exits_2() -> None:

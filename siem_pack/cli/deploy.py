@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from ..deploy import commands as lib
-from ..deploy.plan import render
+from ..deploy.plan import Plan, render
 from ..settings import ClusterSettings
 from .options import cluster_options, json_option
 
@@ -17,6 +18,12 @@ prefix_option = click.option("--prefix", default="", envvar="SIEM_PACK_PREFIX", 
                                   "[SIEM_PACK_PREFIX].")
 kibana_version_option = click.option("--kibana-version", type=click.Choice(["8.19", "9.x"]), default="9.x",
                                      show_default=True, help="Render Kibana objects for this Kibana.")
+
+
+def _print_plan(ctx: click.Context, p: Plan, as_json: bool) -> NoReturn:
+    """Print the plan; exit 1 when changes are pending, 0 when there is nothing to do."""
+    click.echo(json.dumps(p.to_dict(), indent=2) if as_json else render(p))
+    ctx.exit(1 if p.pending else 0)
 
 
 @click.command("plan")
@@ -33,9 +40,7 @@ def plan_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kibana_
     Example:
       siem-pack plan --es-url https://es:9200 --kibana-url https://kb:5601 --api-key "$KEY"
     """
-    p = lib.make_plan(settings, prefix, kibana_version)
-    click.echo(json.dumps(p.to_dict(), indent=2) if as_json else render(p))
-    ctx.exit(1 if p.pending else 0)
+    _print_plan(ctx, lib.make_plan(settings, prefix, kibana_version), as_json)
 
 
 @click.command("deploy")
@@ -60,9 +65,7 @@ def deploy_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kiban
           --api-key "$KEY" --keys-dir /etc/siem-pack/keys
     """
     if dry_run:
-        p = lib.make_plan(settings, prefix, kibana_version)
-        click.echo(json.dumps(p.to_dict(), indent=2) if as_json else render(p))
-        ctx.exit(1 if p.pending else 0)
+        _print_plan(ctx, lib.make_plan(settings, prefix, kibana_version), as_json)
     p, result = lib.deploy(settings, prefix, keys_dir, kibana_version)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -17,9 +17,11 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch
 
 from ..errors import ConfigError, SiemPackError
-from .bundle import MANAGED_BY, ORDER, DeployObject, JobRole, key_name, load_roles, role_body, role_name
+from ..templates import MANAGED_BY, Step, put_step
+from .bundle import ORDER, DeployObject, JobRole, key_name, load_roles, role_body, role_name
 from .kibana import KibanaClient
 from .plan import Change, Plan
+from .state import our_api_keys
 
 
 class DeployError(SiemPackError):
@@ -94,23 +96,12 @@ def _ndjson(bodies: Any) -> bytes:
 
 
 def _put_es(client: Elasticsearch, obj: DeployObject) -> None:
-    body = obj.body
-    if obj.kind == "component_template":
-        client.cluster.put_component_template(name=obj.name, body=body)
-    elif obj.kind == "index_template":
-        client.indices.put_index_template(name=obj.name, body=body)
-    elif obj.kind == "ilm_policy":
-        client.ilm.put_lifecycle(name=obj.name, policy={**body["policy"], "_meta": body["_meta"]})
-    elif obj.kind == "ingest_pipeline":
-        client.ingest.put_pipeline(id=obj.name, body=body)
+    if obj.kind == "ingest_pipeline":
+        client.ingest.put_pipeline(id=obj.name, body=obj.body)
     elif obj.kind == "role":
-        client.security.put_role(name=obj.name, body=body)
-    elif obj.kind == "index":
-        try:
-            client.indices.create(index=obj.name, **body)
-        except ApiError as exc:
-            if "already_exists" not in str(exc.body):
-                raise
+        client.security.put_role(name=obj.name, body=obj.body)
+    elif obj.kind in ("component_template", "index_template", "ilm_policy", "index"):
+        put_step(client, Step(obj.kind, obj.name, obj.body))  # the templates' own writer
     else:
         raise ValueError(obj.kind)
 
@@ -143,8 +134,7 @@ def rotate_key(client: Elasticsearch, job: str, keys_dir: Path, prefix: str = ""
     roles = {r.job: r for r in load_roles()}
     if job not in roles:
         raise ConfigError(f"unknown job {job!r}; known: {', '.join(sorted(roles))}", where="JOB")
-    old = [k["id"] for k in client.security.get_api_key(name=key_name(job, prefix), active_only=True).body["api_keys"]
-           if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+    old = [k["id"] for k in our_api_keys(client, key_name(job, prefix))]
     path = write_key(client, roles[job], prefix, keys_dir)
     if old:
         client.security.invalidate_api_key(ids=old)
@@ -188,8 +178,7 @@ def _delete(client: Elasticsearch, kibana: KibanaClient | None, obj: DeployObjec
     elif kind == "role":
         client.security.delete_role(name=name)
     elif kind == "api_key":
-        keys = client.security.get_api_key(name=name, active_only=True).body["api_keys"]
-        ids = [k["id"] for k in keys if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+        ids = [k["id"] for k in our_api_keys(client, name)]
         if ids:
             client.security.invalidate_api_key(ids=ids)
     elif kind == "index":

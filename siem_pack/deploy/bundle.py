@@ -1,43 +1,32 @@
 """The bundle: every object siem-pack owns on a cluster, in dependency order.
 
 Each object carries its content hash (SHA-256 of its canonical body without our marker) and
-our bundle version: in `_meta` on Elasticsearch objects, `metadata` on roles and API keys,
-`meta` on rules, and a marker line in saved objects' descriptions (Kibana saved objects
-have no free metadata field).
+our bundle version (`siem_pack.templates.marker`): in `_meta` on Elasticsearch objects,
+`metadata` on roles and API keys, `meta.siem_pack` on rules. Kibana saved objects, data
+views and exception lists have no free metadata field: plan compares them by content.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from .. import __version__
 from ..doctor import DoctorReport
 from ..errors import ContentError
 from ..paths import content_dir
+from ..templates import MANAGED_BY, content_hash, has_processors, marker, strip_marker, template_bodies
+from ..templates import notes as template_notes
 
 Kind = Literal["component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role", "api_key",
                "data_view", "saved_object", "rule", "exception_list"]
 ORDER: tuple[Kind, ...] = ("component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role",
                            "api_key", "data_view", "saved_object", "rule", "exception_list")
 KIBANA_KINDS = frozenset({"data_view", "saved_object", "rule", "exception_list"})
-MANAGED_BY = "siem-pack"
-
-
-def content_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(strip_marker(body), sort_keys=True, separators=(",", ":"),
-                                     default=str).encode()).hexdigest()
-
-
-def strip_marker(body: Any) -> Any:
-    if not isinstance(body, dict):
-        return body
-    return {k: v for k, v in body.items() if k not in ("_meta", "metadata", "meta")}
 
 
 @dataclass(frozen=True)
@@ -76,12 +65,13 @@ class Bundle:
         return [o for o in self.objects if o.kind == kind]
 
 
-def marker(obj_hash: str) -> dict[str, Any]:
-    return {"managed_by": MANAGED_BY, "version": __version__, "content_hash": obj_hash}
-
-
 def load_roles(path: Path | None = None) -> list[JobRole]:
-    path = path or content_dir("schema") / "roles.yml"
+    return list(_load_roles(str(path or content_dir("schema") / "roles.yml")))
+
+
+@lru_cache(maxsize=4)
+def _load_roles(where: str) -> tuple[JobRole, ...]:
+    path = Path(where)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -94,7 +84,7 @@ def load_roles(path: Path | None = None) -> list[JobRole]:
                                where=str(path))
         roles.append(JobRole(job, str(spec.get("description", "")), tuple(spec.get("read") or ()),
                              tuple(sorted((spec.get("write") or {}).items()))))
-    return roles
+    return tuple(roles)
 
 
 def role_name(job: str, prefix: str = "") -> str:
@@ -116,20 +106,17 @@ def role_body(role: JobRole, prefix: str = "") -> dict[str, Any]:
     return {"cluster": ["monitor"], "indices": indices, "description": role.description}
 
 
-def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_version: str = "9.x") -> Bundle:
-    """Every object of the bundle for the cluster `report` describes, in apply order."""
-    from ..templates import notes as template_notes
-    from ..templates import template_bodies
+def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_version: str = "9.x",
+            pipelines: Mapping[str, dict[str, Any]] | None = None) -> Bundle:
+    """Every object of the bundle for the cluster `report` describes, in apply order.
+    `pipelines`: the cluster pipeline bodies when the caller has them already."""
+    if pipelines is None:
+        from ..ingest.pipeline import cluster_bodies
 
-    objects: list[DeployObject] = []
-    notes = list(template_notes(report))
-    for step in template_bodies(report, prefix=prefix):
-        body = step.body if step.kind == "index" else _marked(step.body, "_meta")  # an index is created once
-        objects.append(DeployObject(step.kind, step.name, body))
-    from ..ingest.pipeline import cluster_bodies
-
-    pipelines = cluster_bodies()
-    if report.processors and not report.missing_processors:
+        pipelines = cluster_bodies()
+    notes = template_notes(report)
+    objects = [DeployObject(step.kind, step.name, step.body) for step in template_bodies(report, prefix=prefix)]
+    if has_processors(report):
         for pid, body in sorted(pipelines.items()):
             objects.append(DeployObject("ingest_pipeline", f"{prefix}{pid}", _marked(body, "_meta")))
     else:
@@ -138,9 +125,10 @@ def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_
                      "(siem-pack ingest --es-url normalizes them with the offline executor)")
     objects.append(DeployObject("index", f"{prefix}siem-pack-approvals", {"aliases": {}}))
     if report.has("security"):
-        for role in load_roles():
+        roles = load_roles()
+        for role in roles:
             objects.append(DeployObject("role", role_name(role.job, prefix), _marked(role_body(role, prefix), "metadata")))
-        for role in load_roles():
+        for role in roles:
             objects.append(DeployObject("api_key", key_name(role.job, prefix),
                                         {"role": role_name(role.job, prefix), "metadata": {"managed_by": MANAGED_BY,
                                                                                          "job": role.job}}))

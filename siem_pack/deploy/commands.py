@@ -15,24 +15,27 @@ from elasticsearch import ApiError, Elasticsearch
 from ..cluster import es_client, translated
 from ..doctor import probe_cluster
 from ..settings import ClusterSettings
+from ..store import parse_ts
 from .apply import ApplyResult, apply, rotate_key, uninstall
-from .bundle import MANAGED_BY, collect
+from .bundle import collect, load_roles
 from .kibana import KibanaClient
 from .plan import Plan, plan
 
-JOB_INDICES = {"baselines": "siem-pack-anomalies", "rules": "siem-pack-alerts", "seal": "siem-pack-seals",
-               "respond": "siem-pack-actions", "metrics": "siem-pack-metrics"}
 RECENT_HOURS = 26
 
 
 def _planned(settings: ClusterSettings, prefix: str, kibana_version: str
              ) -> tuple[Plan, Elasticsearch, KibanaClient | None]:
     """The plan and the clients it was made with (the writers reuse them)."""
+    from ..ingest.pipeline import cluster_bodies
+
+    pipelines = cluster_bodies()  # once: doctor reads their processors, the bundle carries them
     client = es_client(settings)
     kibana = KibanaClient(settings) if settings.kibana_url else None
     with translated(settings.require_es()):
-        report = probe_cluster(settings)
-        bundle = collect(report, prefix=prefix, kibana=kibana is not None, kibana_version=kibana_version)
+        report = probe_cluster(settings, pipelines)
+        bundle = collect(report, prefix=prefix, kibana=kibana is not None, kibana_version=kibana_version,
+                         pipelines=pipelines)
         return plan(bundle, client, kibana), client, kibana
 
 
@@ -66,13 +69,15 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
     p, client, kibana = _planned(settings, prefix, "9.x")
     installed = [c for c in p.changes if c.action != "create"]
     versions = sorted({c.installed_version for c in installed if c.installed_version})
+    now = datetime.now(UTC).replace(tzinfo=None)
+    job_rows = {}
     with translated(settings.require_es()):
-        jobs = {job: _last_run(client, f"{prefix}{index}") for job, index in JOB_INDICES.items()}
-    now = datetime.now(UTC)
-    job_rows = {job: {"index": f"{prefix}{JOB_INDICES[job]}", "last_run": ts,
-                      "recent": ts is not None and (now - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
-                      < RECENT_HOURS * 3600}
-                for job, ts in jobs.items()}
+        for role in load_roles():
+            if not role.write:
+                continue
+            index = f"{prefix}{role.write[0][0]}"  # the job's (first) own index
+            ts = _last_run(client, index)
+            job_rows[role.job] = {"index": index, "last_run": ts, "recent": _recent(ts, now)}
     rules: dict[str, int] | None = None
     if kibana is not None:
         found = kibana.request("GET", "/api/detection_engine/rules/_find", query={"per_page": 500, "page": 1})
@@ -82,6 +87,14 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
             "drifted": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "drifted"],
             "outdated": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "update"],
             "versions": versions, "jobs": job_rows, "rules": rules, "notes": p.notes}
+
+
+def _recent(ts: str | None, now: datetime) -> bool:
+    try:
+        last = parse_ts(ts)
+    except ValueError:  # not an ISO-8601 time: not ours to judge
+        return False
+    return last is not None and (now - last).total_seconds() < RECENT_HOURS * 3600
 
 
 def _last_run(client: Elasticsearch, index: str) -> str | None:
@@ -108,4 +121,4 @@ def render_status(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MANAGED_BY", "deploy", "make_plan", "remove", "rotate", "status"]
+__all__ = ["deploy", "make_plan", "remove", "rotate", "status"]

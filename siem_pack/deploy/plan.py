@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
-from .bundle import Bundle, DeployObject, strip_marker
+from ..templates import strip_marker
+from .bundle import Bundle, DeployObject
 from .kibana import KibanaClient
 from .state import read
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from .bundle import MANAGED_BY, DeployObject
+from ..templates import MANAGED_BY
+from .bundle import DeployObject
 from .kibana import KibanaClient
 
 
@@ -69,9 +70,14 @@ def _role(client: Elasticsearch, name: str) -> dict[str, Any] | None:
     return body
 
 
-def _api_key(client: Elasticsearch, name: str) -> dict[str, Any] | None:
+def our_api_keys(client: Elasticsearch, name: str) -> list[dict[str, Any]]:
+    """The active API keys called `name` that carry our metadata."""
     keys = client.security.get_api_key(name=name, active_only=True).body.get("api_keys", [])
-    ours = [k for k in keys if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+    return [k for k in keys if (k.get("metadata") or {}).get("managed_by") == MANAGED_BY]
+
+
+def _api_key(client: Elasticsearch, name: str) -> dict[str, Any] | None:
+    ours = our_api_keys(client, name)
     if not ours:
         return None
     newest = max(ours, key=lambda k: k.get("creation", 0))

@@ -57,7 +57,6 @@ class KibanaContractServer:
         self.data_views: dict[str, dict[str, dict[str, Any]]] = {}
         self.saved_objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self.cases: dict[str, dict[str, Any]] = {}
-        self.fail_next: dict[str, int] = {}  # path fragment -> status to answer once
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
@@ -123,10 +122,6 @@ class KibanaContractServer:
             rec.problems.append(f"{rec.method} {rec.path}: no Elastic-Api-Version header")
         if rec.problems:
             return 400, {"statusCode": 400, "error": "Bad Request", "message": "; ".join(rec.problems)[:2000]}
-        for fragment, status in list(self.fail_next.items()):
-            if fragment in rec.path:
-                del self.fail_next[fragment]
-                return status, {"statusCode": status, "error": "injected", "message": "injected failure"}
         space, path = _space(rec.path)
         status, answer = self._route(rec, space, path, content_type)
         if status < 300:
@@ -232,7 +227,7 @@ class KibanaContractServer:
                 continue
             n_rules += 1
             probs = detections.problems(rule_validator, {k: v for k, v in obj.items()
-                                                        if k not in ("rule_id", "version", "immutable")} | {},
+                                                        if k not in ("rule_id", "version", "immutable")},
                                         f"rule line {n}")
             if probs:
                 rec.problems += probs

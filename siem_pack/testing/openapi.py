@@ -21,8 +21,6 @@ from jsonschema import Draft4Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-from ..deploy.kibana import multipart_body  # noqa: F401  (re-exported for tests)
-
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
