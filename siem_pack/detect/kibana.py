@@ -19,8 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ContentError, SiemPackError, collect
 from ..paths import contracts_dir
 from .rules import AllowEntry, Rule, Vocabulary, exceptions_for, load_vocabulary
@@ -92,19 +90,16 @@ def _rule_schema(root: str, version: str, rtype: str) -> dict[str, Any]:
         raise ContentError(f"rule schema missing: {exc}", where=str(p)) from exc
 
 
-@lru_cache(maxsize=2)
-def _openapi(root: str) -> dict[str, Any]:
-    p = Path(root) / "kibana-openapi" / "detections" / "security_solution_detections_api_2023_10_31.bundled.schema.yaml"
-    return dict(yaml.safe_load(p.read_text()))
-
-
 def _errors(schema: dict[str, Any], instance: Any) -> list[str]:
     import jsonschema
 
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
-    v = cls(schema)
+    return _messages(cls(schema), instance)
+
+
+def _messages(validator: Any, instance: Any) -> list[str]:
     return [f"{'/'.join(str(x) for x in e.absolute_path) or '<root>'}: {e.message}" for e in
-            sorted(v.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))]
+            sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))]
 
 
 def validate_toml(rule: Rule, version: str, root: Path | None = None) -> list[str]:
@@ -112,10 +107,10 @@ def validate_toml(rule: Rule, version: str, root: Path | None = None) -> list[st
 
 
 def validate_api(body: dict[str, Any], root: Path | None = None) -> list[str]:
-    spec = _openapi(str(root or contracts_dir()))
-    name = OPENAPI_CREATE[body["type"]]
-    schema = {"components": spec["components"], "$ref": f"#/components/schemas/{name}"}
-    return _errors(schema, body)
+    from ..testing.openapi import kibana_spec  # the contract checks' own loader (cached)
+
+    spec = kibana_spec(root or contracts_dir(), "detections")
+    return _messages(spec.component(OPENAPI_CREATE[body["type"]]), body)
 
 
 def build(rules: Sequence[Rule], entries: Sequence[AllowEntry] = (), root: Path | None = None) -> list[dict[str, Any]]:
