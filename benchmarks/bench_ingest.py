@@ -9,6 +9,9 @@ measured in the same run.
    fingerprint) against `elasticsearch.helpers.streaming_bulk` of the same pre-normalized
    documents. Target ratio >= 0.8.
 
+Records: our own samples of each format (`ingest_pipelines/samples/`), so it runs from a bare
+clone; with SIEM_PACK_SHARED naming the upstream conformance folder, its samples too.
+
 Usage:  source .engines/env && python benchmarks/bench_ingest.py [--records 3000] [--bulk 20000] [--repeat 3]
 """
 
@@ -20,17 +23,26 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from siem_pack.ingest.formats import FORMATS
 from siem_pack.ingest.pipeline import load_pipelines
 from siem_pack.ingest.reader import Record
 from siem_pack.ingest.runner import IngestSummary, Normalizer, _EsSink
-from siem_pack.paths import fixtures_dir
+
+
+def _upstream_fixtures() -> Path | None:
+    """The upstream samples' folder when SIEM_PACK_SHARED names the conformance data, else None."""
+    env = os.environ.get("SIEM_PACK_SHARED")
+    folder = Path(env) / "fixtures" if env else None
+    return folder if folder is not None and folder.is_dir() else None
 
 
 def _lines(fmt: Any, n: int) -> list[str]:
-    base = [r for s in fmt.samples for r in s.records(fixtures_dir())]
+    """n records of the format, cycling through its own samples (and the upstream ones, if found)."""
+    fixtures = _upstream_fixtures()
+    base = [r for s in fmt.samples if s.own or fixtures for r in s.records(fixtures)]
     return [base[i % len(base)] for i in range(n)]
 
 
@@ -45,8 +57,9 @@ def _cpu(fn: Any) -> float:
 def offline(n: int, repeat: int = 3) -> None:
     ps = load_pipelines()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"offline normalization ({n} records per format, CPU time, best of {repeat} interleaved runs; "
-          f"load average {load} on {os.cpu_count()} CPUs)")
+    source = f"own and upstream samples ({_upstream_fixtures()})" if _upstream_fixtures() else "own samples"
+    print(f"offline normalization ({n} records per format from {source}, CPU time, best of {repeat} interleaved "
+          f"runs; load average {load} on {os.cpu_count()} CPUs)")
     print(f"  {'format':<20} {'events/s':>10} {'json baseline/s':>16} {'ratio':>7}")
     ratios = []
     for name, fmt in sorted(FORMATS.items()):

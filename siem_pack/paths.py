@@ -1,8 +1,9 @@
-"""Where things are: the bundle's content folders, the embedded store, and (for tests and
-benchmarks) the read-only shared fixtures.
+"""Where things are: the bundle's content folders and the embedded store.
 
-Content folders sit at the top of the source tree (`ingest_pipelines/`, `detections/`,
-`dashboards/`, `inventory/`, `schema/`); `SIEM_PACK_CONTENT` points elsewhere.
+Content folders (`ingest_pipelines/`, `detections/`, `dashboards/`, `inventory/`, `schema/`)
+are found, in this order: under `SIEM_PACK_CONTENT`; as package data of an installed wheel
+(`siem_pack/content/`, copied there by setup.py); at the top of the source tree (a clone or
+an editable install). Nothing at runtime reads data from outside the package or the tree.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ SOURCE_ROOT = PACKAGE_DIR.parent
 DEFAULT_DB = "siem-pack.duckdb"
 
 
+PACKAGED_CONTENT = PACKAGE_DIR / "content"
+
+
 def content_root() -> Path:
-    root = Path(os.environ.get("SIEM_PACK_CONTENT", SOURCE_ROOT))
+    env = os.environ.get("SIEM_PACK_CONTENT")
+    root = Path(env) if env else PACKAGED_CONTENT if (PACKAGED_CONTENT / "ingest_pipelines").is_dir() else SOURCE_ROOT
     if not (root / "ingest_pipelines").is_dir() and not (root / "schema").is_dir():
         raise ConfigError(
-            f"content folders not found under {root}; set SIEM_PACK_CONTENT to the siem-pack source tree",
+            f"content folders not found under {root}; set SIEM_PACK_CONTENT to a folder holding "
+            "ingest_pipelines/, detections/, dashboards/, inventory/ and schema/ (a siem-pack clone)",
             where="SIEM_PACK_CONTENT",
         )
     return root
@@ -35,24 +41,3 @@ def content_dir(name: str) -> Path:
 def default_db() -> Path:
     return Path(os.environ.get("SIEM_PACK_DB", DEFAULT_DB))
 
-
-def shared_dir() -> Path:
-    """The read-only shared data (fixtures, contracts): `SIEM_PACK_SHARED` or ../shared."""
-    env = os.environ.get("SIEM_PACK_SHARED")
-    candidates = [Path(env)] if env else [SOURCE_ROOT.parent / "shared"]
-    for cand in candidates:
-        if (cand / "fixtures").is_dir():
-            return cand.resolve()
-    raise ConfigError(
-        f"shared fixtures folder not found (looked in {', '.join(str(c) for c in candidates)}); "
-        "set SIEM_PACK_SHARED to the folder holding fixtures/ and contracts/",
-        where="SIEM_PACK_SHARED",
-    )
-
-
-def fixtures_dir() -> Path:
-    return shared_dir() / "fixtures"
-
-
-def contracts_dir() -> Path:
-    return shared_dir() / "contracts"

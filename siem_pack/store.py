@@ -21,7 +21,7 @@ import duckdb
 
 from .errors import ConfigError
 from .paths import default_db
-from .schema import Schema, load_schema
+from .schema import Field, Schema, load_schema
 
 # tables whose rows are schema documents (one column per schema field, plus `doc`)
 DOC_TABLES = ("events", "anomalies")
@@ -98,6 +98,10 @@ class Store:
     def __init__(self, path: Path | str | None = None, schema: Schema | None = None, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db()
         self.schema = schema or load_schema()
+        # per-field columns after event.id, in doc_columns order, and where each sits in a row
+        self._fields = [f for f in self.schema.fields if f.name != "event.id"]
+        self._position = {f.name: i + 1 for i, f in enumerate(self._fields)}
+        self._regathered = [(i + 1, f) for i, f in enumerate(self._fields) if f.type in ("geo_point", "flattened")]
         if read_only and not self.path.is_file():
             raise ConfigError(f"no embedded store at {self.path} (run `siem-pack ingest` first)", where="--db")
         try:
@@ -127,9 +131,39 @@ class Store:
         )
         existing = {r[0] for r in self.con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()}
+        added = [f.name for f in self.schema.fields if f.name not in existing]
         for f in self.schema.fields:  # the schema grew since the file was made
-            if f.name not in existing:
+            if f.name in added:
                 self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(f.name)} {f.duckdb_type}")
+        if added and existing:
+            self._backfill(table, added)
+
+    def _backfill(self, table: str, names: list[str]) -> None:
+        """Fill columns just added to an older table from each row's `doc`, as `event_row`
+        would have (the columns must always agree with `doc`: `siem-pack verify` checks it)."""
+        import pandas as pd
+
+        rows = self.con.execute(f"SELECT rowid, doc FROM {table}").fetchall()
+        if not rows:
+            return
+        columns = self.doc_columns()
+        pick = [i for i, (name, _) in enumerate(columns) if name in names]
+        derived = []
+        for rowid, doc in rows:
+            row = self.event_columns(json.loads(doc))
+            derived.append([rowid, *(row[i] for i in pick)])
+        frame = pd.DataFrame(derived, columns=["r", *(f"c{i}" for i in pick)], dtype=object)
+        sets = ", ".join(f"{quote(columns[i][0])} = CAST(d.c{i} AS {columns[i][1]})" for i in pick)
+        self.con.register("_siem_pack_backfill", frame)
+        try:
+            self.con.execute(f"UPDATE {table} SET {sets} FROM _siem_pack_backfill d WHERE {table}.rowid = d.r")
+        finally:
+            self.con.unregister("_siem_pack_backfill")
+
+    def doc_columns(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of a document table's per-field columns in `event_row` order:
+        `event.id` first, then every other schema field (`doc` not included)."""
+        return [("event.id", "VARCHAR"), *((f.name, f.duckdb_type) for f in self._fields)]
 
     def ensure_table(self, ddl: str) -> None:
         self.con.execute(ddl)
@@ -140,28 +174,30 @@ class Store:
 
     # -- events -------------------------------------------------------------
     def event_row(self, doc: Mapping[str, Any]) -> list[Any]:
+        """The row `insert_docs` stores: `event_columns(doc)`, then the document as JSON."""
+        return [*self.event_columns(doc), json.dumps(doc, sort_keys=True, default=str)]
+
+    def event_columns(self, doc: Mapping[str, Any]) -> list[Any]:
+        """The per-field column values of a document, in `doc_columns` order. Only the fields
+        the document has are converted; geo points and flattened objects that `flatten` split
+        are gathered again."""
         flat = flatten(doc)
-        row: list[Any] = [flat.get("event.id")]
-        for f in self.schema.fields:
-            if f.name == "event.id":
+        row: list[Any] = [flat.get("event.id")] + [None] * len(self._fields)
+        for name, v in flat.items():
+            i = self._position.get(name)
+            if i is not None and v is not None:
+                row[i] = _column_value(v, self._fields[i - 1])
+        for i, f in self._regathered:
+            if flat.get(f.name) is not None:  # given whole: converted above
                 continue
-            v = flat.get(f.name)
-            if v is None and f.type == "geo_point" and f"{f.name}.lat" in flat:  # flatten() split the point
+            v = None
+            if f.type == "geo_point" and f"{f.name}.lat" in flat:  # flatten() split the point
                 v = {"lat": flat[f"{f.name}.lat"], "lon": flat.get(f"{f.name}.lon")}
-            elif v is None and f.type == "flattened":  # flatten() split the object: gather it again
+            elif f.type == "flattened":  # flatten() split the object: gather it again
                 sub = {k[len(f.name) + 1:]: x for k, x in flat.items() if k.startswith(f.name + ".")}
                 v = unflatten(sub) if sub else None
-            if v is None:
-                row.append(None)
-            elif f.type == "date":
-                row.append(parse_ts(v))
-            elif f.array:
-                row.append([_scalar(x, f.type) for x in (v if isinstance(v, list) else [v])])
-            elif isinstance(v, list):  # a list where one value is expected: keep the first
-                row.append(_scalar(v[0], f.type) if v else None)
-            else:
-                row.append(_scalar(v, f.type))
-        row.append(json.dumps(doc, sort_keys=True, default=str))
+            if v is not None:
+                row[i] = _column_value(v, f)
         return row
 
     def insert_events(self, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
@@ -187,9 +223,9 @@ class Store:
             rows.append(row)
         if not rows:
             return 0, total
-        fields = [f for f in self.schema.fields if f.name != "event.id"]
-        names = ["event.id", *(f.name for f in fields), "doc"]
-        types = ["VARCHAR", *(f.duckdb_type for f in fields), "JSON"]
+        columns = [*self.doc_columns(), ("doc", "JSON")]
+        names = [name for name, _ in columns]
+        types = [t for _, t in columns]
         frame = pd.DataFrame(rows, columns=[f"c{i}" for i in range(len(names))], dtype=object)
         before = self.count(table)
         self.con.register("_siem_pack_incoming", frame)
@@ -220,6 +256,16 @@ class Store:
         before = self.count("dead_letters")
         self.con.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
         return self.count("dead_letters") - before
+
+
+def _column_value(v: Any, f: Field) -> Any:
+    if f.type == "date":
+        return parse_ts(v)
+    if f.array:
+        return [_scalar(x, f.type) for x in (v if isinstance(v, list) else [v])]
+    if isinstance(v, list):  # a list where one value is expected: keep the first
+        return _scalar(v[0], f.type) if v else None
+    return _scalar(v, f.type)
 
 
 def _scalar(v: Any, ftype: str) -> Any:

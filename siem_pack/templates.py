@@ -13,7 +13,8 @@ The plan adapts to the cluster:
   processor our pipelines use;
 - a data stream per format where the cluster has data streams; elsewhere an index
   `logs-siem_pack.<format>-<namespace>-000001` behind the write alias
-  `logs-siem_pack.<format>-<namespace>`;
+  `logs-siem_pack.<format>-<namespace>` (`write_index_step`; deploy makes it for the default
+  namespace, `ensure_write_target` before ingest's first write to any other);
 - the retention policy only where the cluster has ILM; elsewhere `notes` says retention is
   not enforced.
 
@@ -26,17 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import yaml
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ApiError, AuthorizationException, Elasticsearch
 
 from . import __version__
 from .doctor import DoctorReport
-from .errors import ContentError
+from .errors import ClusterError, ContentError
 from .ingest.formats import ENTRY_PIPELINE, FORMATS
 from .paths import content_dir
 from .schema import Schema, load_schema
@@ -194,12 +196,48 @@ def template_bodies(report: DoctorReport, prefix: str = "", namespace: str = DEF
         steps.append(Step("index_template", f"{prefix}{own.name}", _with_meta(body, description=own.description)))
     if not data_streams:
         for fmt in sorted(FORMATS.values(), key=lambda f: f.name):
-            alias = f"{prefix}{events_alias(fmt.name, namespace)}"
-            body = {"aliases": {alias: {"is_write_index": True}}}
-            if ilm:
-                body["settings"] = {"index.lifecycle.rollover_alias": alias}
-            steps.append(Step("index", f"{alias}-000001", body))
+            steps.append(write_index_step(f"{prefix}{events_alias(fmt.name, namespace)}", ilm))
     return steps
+
+
+def write_index_step(alias: str, ilm: bool) -> Step:
+    """Where the cluster has no data streams: the first index `<alias>-000001` behind the
+    write alias `<alias>` (deploy makes it for the default namespace, ingest for any other)."""
+    body: dict[str, Any] = {"aliases": {alias: {"is_write_index": True}}}
+    if ilm:
+        body["settings"] = {"index.lifecycle.rollover_alias": alias}
+    return Step("index", f"{alias}-000001", body)
+
+
+_EVENTS_TARGET = re.compile(r"logs-siem_pack\.([a-z0-9_]+)-[^*,]+$")
+
+
+def ensure_write_target(client: Elasticsearch, target: str) -> str:
+    """Before the first write to an events target `[prefix]logs-siem_pack.<format>-<namespace>`
+    on a cluster without data streams, make the layout deploy makes: `<target>-000001` behind
+    the write alias `<target>` (with data streams the first write creates the data stream).
+    Returns "exists", "data_stream", "created" or "not ours" (any other name: left to the
+    cluster). Needs `create_index` and `manage` on the names (an administrator's key): a job
+    key that lacks them gets a ClusterError that says so, never a plain index instead."""
+    from .doctor import FEATURE_MODULES
+
+    m = _EVENTS_TARGET.search(target)
+    if not m or m.group(1) not in FORMATS:
+        return "not ours"
+    if client.indices.exists(index=target).body:  # an index, alias or data stream already
+        return "exists"
+    nodes = client.nodes.info(node_id="_local", metric=["plugins"]).body
+    node: dict[str, Any] = next(iter(nodes.get("nodes", {}).values()), {})
+    modules = {x.get("name") for x in [*node.get("modules", []), *node.get("plugins", [])]}
+    if any(x in modules for x in FEATURE_MODULES["data_streams"]):
+        return "data_stream"
+    ilm = any(x in modules for x in FEATURE_MODULES["ilm"])
+    try:
+        return put_step(client, write_index_step(target, ilm))
+    except AuthorizationException as exc:
+        raise ClusterError(f"the cluster has no data streams, so the first write index {target}-000001 behind "
+                           "this write alias must be created, and this key may not (it needs create_index and "
+                           "manage on it): run this ingest once with an administrator's key", where=target) from exc
 
 
 def events_alias(fmt: str, namespace: str = DEFAULT_NAMESPACE) -> str:

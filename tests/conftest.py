@@ -1,9 +1,18 @@
-"""Shared test fixtures: the real engines (started by scripts/engines.py), the shared
-fixture folder, and temporary stores.
+"""Shared test fixtures: the real engines (started by scripts/engines.py), the upstream
+conformance data, and temporary stores.
 
 Tests that need a node carry the `elasticsearch` or `opensearch` marker and use the
 fixtures below. A missing node skips the test with one clear line, except under CI=true,
 where it fails the run.
+
+Two layers of tests:
+- the project's own tests run from a bare clone, on fixtures the project wrote
+  (ingest_pipelines/samples/, detections/fixtures/, tests/**);
+- the conformance layer checks the same code against upstream data kept outside the
+  project: Elastic's published sample logs and Kibana's API contracts, in a folder named by
+  SIEM_PACK_SHARED or found at ../shared beside the clone. A test belongs to it when it asks
+  for the `fixtures_dir` or `contracts_dir` fixture or carries the `conformance` marker.
+  Without the folder, the whole layer is skipped and reported in one line.
 """
 
 from __future__ import annotations
@@ -19,13 +28,50 @@ from typing import Any
 
 import pytest
 
-from siem_pack.errors import ConfigError
-from siem_pack.paths import contracts_dir as _contracts_dir
-from siem_pack.paths import fixtures_dir as _fixtures_dir
 from siem_pack.settings import ClusterSettings
 from siem_pack.testing.es import cleanup_prefix
 
 IN_CI = os.environ.get("CI") == "true"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+CONFORMANCE_FIXTURES = ("fixtures_dir", "contracts_dir")
+
+
+def shared_dir() -> Path | None:
+    """The upstream conformance data (fixtures/ and contracts/): SIEM_PACK_SHARED, else ../shared."""
+    env = os.environ.get("SIEM_PACK_SHARED")
+    cand = Path(env) if env else SOURCE_ROOT.parent / "shared"
+    return cand.resolve() if (cand / "fixtures").is_dir() and (cand / "contracts").is_dir() else None
+
+
+SHARED = shared_dir()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the conformance layer; without its data, take it out of the run (one line says so)."""
+    layer = []
+    for item in items:
+        if item.get_closest_marker("conformance") or set(CONFORMANCE_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.conformance)
+            layer.append(item)
+    if SHARED is None and layer:
+        config.hook.pytest_deselected(items=layer)
+        items[:] = [i for i in items if i not in set(layer)]
+        config.stash[_SKIPPED_LAYER] = len(layer)
+
+
+_SKIPPED_LAYER = pytest.StashKey[int]()
+
+
+def _layer_line(n: int) -> str:
+    where = os.environ.get("SIEM_PACK_SHARED") or str(SOURCE_ROOT.parent / "shared")
+    return (f"conformance layer skipped: {n} tests need the upstream samples and Kibana contracts, "
+            f"not found at {where} (set SIEM_PACK_SHARED to run them)")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    n = config.stash.get(_SKIPPED_LAYER, 0)
+    if n:
+        terminalreporter.write_line(f"SKIPPED {_layer_line(n)}", yellow=True)
 
 
 def _missing(what: str) -> None:
@@ -39,6 +85,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     es = os.environ.get("SIEM_PACK_TEST_ES_URL")
     osu = os.environ.get("SIEM_PACK_TEST_OS_URL")
     return [
+        f"conformance data: {SHARED}" if SHARED else "conformance data: not found, the conformance layer is skipped",
         f"elasticsearch node: {es} ({os.environ.get('SIEM_PACK_TEST_ES_VERSION', '?')})" if es
         else "elasticsearch node: not running, node tests skip",
         f"opensearch node: {osu} ({os.environ.get('SIEM_PACK_TEST_OS_VERSION', '?')})" if osu
@@ -102,20 +149,16 @@ def opensearch() -> OpenSearchHTTP:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The read-only shared sample logs (../shared/fixtures); fails clearly when missing."""
-    try:
-        return _fixtures_dir()
-    except ConfigError as exc:
-        pytest.fail(str(exc))
+    """Upstream sample logs (Elastic's integrations, other gateways' public examples); conformance only."""
+    assert SHARED is not None, "conformance tests are deselected without the upstream data"
+    return SHARED / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def contracts_dir() -> Path:
-    """The read-only Kibana API contracts (../shared/contracts)."""
-    try:
-        return _contracts_dir()
-    except ConfigError as exc:
-        pytest.fail(str(exc))
+    """Kibana's API contracts (rule schemas, OpenAPI bundles); conformance only."""
+    assert SHARED is not None, "conformance tests are deselected without the upstream data"
+    return SHARED / "contracts"
 
 
 @pytest.fixture()

@@ -278,39 +278,49 @@ def _pipelines() -> Any:
     return load_pipelines(geoip_db=folder)
 
 
-def _normalized(fmt: str, fixtures_dir: Path) -> list[dict[str, Any]]:
-    """The format's fixture records, normalized by the runner (the same events `siem-pack
-    ingest` stores)."""
+def _normalized(fmt: str, upstream: bool, fixtures: Path | None) -> list[dict[str, Any]]:
+    """The records of the format's own samples (or its upstream ones), normalized by the runner
+    (the same events `siem-pack ingest` stores)."""
     from siem_pack.ingest.reader import Record
     from siem_pack.ingest.runner import normalize_records
 
-    records = [Record(source=str(sample.file(fixtures_dir)), line=i + 1, text=text)
-               for sample in FORMATS[fmt].samples for i, text in enumerate(sample.records(fixtures_dir))]
+    samples = FORMATS[fmt].upstream_samples if upstream else FORMATS[fmt].own_samples
+    records = [Record(source=str(sample.file(fixtures)), line=i + 1, text=text)
+               for sample in samples for i, text in enumerate(sample.records(fixtures))]
     return normalize_records(records, fmt, _pipelines()).events
 
 
+def _sample_sets() -> list[Any]:
+    """(format, upstream) per format: our samples always, the upstream ones as conformance."""
+    return [pytest.param(fmt, upstream, id=f"{fmt}-{'upstream' if upstream else 'own'}",
+                         marks=[pytest.mark.conformance] if upstream else [])
+            for fmt in sorted(FORMATS) for upstream in (False, True)
+            if not upstream or FORMATS[fmt].upstream_samples]
+
+
 @pytest.mark.elasticsearch
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_fixture_documents_index_with_intended_types(fmt: str, installed: tuple[str, DoctorReport, Any], es: Any,
-                                                     fixtures_dir: Path) -> None:
-    """Normalized documents of every fixture of the format index with no mapping conflict,
+@pytest.mark.parametrize(("fmt", "upstream"), _sample_sets())
+def test_sample_documents_index_with_intended_types(fmt: str, upstream: bool, installed: tuple[str, DoctorReport, Any],
+                                                    es: Any, request: pytest.FixtureRequest) -> None:
+    """Normalized documents of every sample of the format index with no mapping conflict,
     every leaf they carry is a schema field, and the live mapping type of each is the
     schema's type (or its fallback where the node lacks the mapper)."""
     prefix, report, _ = installed
-    docs = _normalized(fmt, fixtures_dir)
+    docs = _normalized(fmt, upstream, request.getfixturevalue("fixtures_dir") if upstream else None)
     assert docs, f"no normalized documents for {fmt}"
     unknown = sorted({leaf for d in docs for leaf in flatten(d) if _schema_name(leaf) is None})
     assert not unknown, f"{fmt}: fields not in schema/fields.yml: {unknown}"
     alias = f"{prefix}{events_alias(fmt)}"
     ops: list[dict[str, Any]] = []
-    for i, d in enumerate(docs):
-        ops += [{"create": {"_index": alias, "_id": f"{fmt}-{i}"}}, d]
+    ids = [f"{fmt}-{'upstream' if upstream else 'own'}-{i}" for i in range(len(docs))]
+    for doc_id, d in zip(ids, docs, strict=True):
+        ops += [{"create": {"_index": alias, "_id": doc_id}}, d]
     res = es.bulk(operations=ops, refresh=True).body
     errors = [(item["create"]["_id"], item["create"]["error"]) for item in res["items"] if "error" in item["create"]]
     assert not errors, f"{fmt}: mapping conflicts: {errors[:3]}"
-    assert es.count(index=alias).body["count"] == len(docs)
-    if fmt in ("azure_ai_foundry", "kong_ai", "openai_compatible", "vertexai_audit"):  # fixtures with test addresses
-        assert any("geo" in d.get("source", {}) for d in docs), f"{fmt}: no geography on the fixture events"
+    assert es.count(index=alias, query={"ids": {"values": ids}}).body["count"] == len(docs)
+    if fmt in ("azure_ai_foundry", "kong_ai", "openai_compatible", "vertexai_audit"):  # samples with test addresses
+        assert any("geo" in d.get("source", {}) for d in docs), f"{fmt}: no geography on the sample events"
     mapping = es.indices.get_mapping(index=alias).body
     live = _leaf_types(next(iter(mapping.values()))["mappings"]["properties"])
     unsupported = {m.name for m in report.mappers if not m.present}

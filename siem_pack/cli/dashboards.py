@@ -20,7 +20,7 @@ version_option = click.option("--kibana-version", "versions", multiple=True, typ
 def dashboards() -> None:
     """Dashboards: compact specs in dashboards/ rendered to Kibana saved objects (data views
     and dashboards with Lens panels). No Kibana runs here: `check` proves the objects
-    statically and against Kibana's OpenAPI contracts."""
+    statically, with our own schemas (schema/kibana/, lens_schema.py)."""
 
 
 @dashboards.command()
@@ -28,7 +28,8 @@ def dashboards() -> None:
 @json_option
 def check(versions: tuple[str, ...], as_json: bool) -> None:
     """Check every dashboard: fields exist in the index templates, references resolve, Lens
-    attributes match our schema, the import request and data views match Kibana's contracts.
+    attributes match our schema, the import request, saved objects and data views match our
+    model of them (schema/kibana/import_request.yml, saved_object.yml).
     Exit 1 when a check fails.
 
     \b

@@ -9,7 +9,7 @@ from typing import NoReturn
 import click
 
 from ..deploy import commands as lib
-from ..deploy.plan import Plan, render
+from ..deploy.plan import Change, Plan, render, render_change
 from ..settings import ClusterSettings
 from .options import cluster_options, json_option
 
@@ -34,7 +34,9 @@ def _print_plan(ctx: click.Context, p: Plan, as_json: bool) -> NoReturn:
 @click.pass_context
 def plan_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kibana_version: str, as_json: bool) -> None:
     """Compare the bundle with the cluster: create, update (with a short diff), unchanged or
-    drifted, per object. Exit code 1 when changes are pending, 0 when there is nothing to do.
+    drifted, per object. A key on the cluster that our body lacks (added by hand; not one the
+    server adds itself) shows as `+ path = value`: drift that deploy removes. Exit code 1 when
+    changes are pending, 0 when there is nothing to do.
 
     \b
     Example:
@@ -59,6 +61,10 @@ def deploy_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kiban
     pipelines, index templates, the approvals index, job roles and API keys, then Kibana's data
     view, dashboards, rules and exceptions. Idempotent; adapts to what doctor finds.
 
+    It prints the plan first, each change with its diff. The bundle wins: a key someone added
+    by hand to an object we own (a `+ path = value` line) is removed (on our indices: the
+    setting is reset to its default).
+
     \b
     Example:
       siem-pack deploy --es-url https://es:9200 --kibana-url https://kb:5601 \\
@@ -66,12 +72,17 @@ def deploy_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kiban
     """
     if dry_run:
         _print_plan(ctx, lib.make_plan(settings, prefix, kibana_version), as_json)
-    p, result = lib.deploy(settings, prefix, keys_dir, kibana_version)
+
+    def show(p: Plan) -> None:
+        if not as_json and p.pending:
+            click.echo(f"plan: {len(p.pending)} change(s)")
+            for c in p.pending:
+                click.echo("\n".join(render_change(c)))
+
+    p, result = lib.deploy(settings, prefix, keys_dir, kibana_version, before=show)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    for line in result.to_dict()["applied"]:
-        click.echo(f"  {line}")
     for path in result.keys_written:
         click.echo(f"  key written: {path} (mode 0600)")
     for note in result.notes:
@@ -83,9 +94,11 @@ def deploy_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, kiban
 @cluster_options
 @prefix_option
 @json_option
-def status_cmd(settings: ClusterSettings, prefix: str, as_json: bool) -> None:
-    """What is installed, its versions, drift, whether the jobs ran recently and the rules
-    are enabled.
+@click.pass_context
+def status_cmd(ctx: click.Context, settings: ClusterSettings, prefix: str, as_json: bool) -> None:
+    """What is installed, its versions, every missing, drifted or outdated object (with its
+    diff), whether the jobs ran recently and the rules are enabled. Exit code 1 when any
+    object is missing, drifted or outdated, 0 when the cluster matches the bundle.
 
     \b
     Example:
@@ -93,34 +106,41 @@ def status_cmd(settings: ClusterSettings, prefix: str, as_json: bool) -> None:
     """
     st = lib.status(settings, prefix)
     click.echo(json.dumps(st, indent=2, default=str) if as_json else lib.render_status(st))
+    ctx.exit(0 if st["in_sync"] else 1)
 
 
 @click.command("uninstall")
 @cluster_options
 @prefix_option
-@click.option("--delete-data", is_flag=True, help="Also delete our data indices (events, approvals). Evidence!")
+@click.option("--delete-data", is_flag=True,
+              help="Also delete the data the pack owns: events of every namespace (data streams, or indices and "
+                   "their write aliases), alerts, anomalies, seals, actions, metrics, approvals, dead letters. "
+                   "Evidence!")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed only.")
 @json_option
 def uninstall_cmd(settings: ClusterSettings, prefix: str, delete_data: bool, dry_run: bool, as_json: bool) -> None:
-    """Remove only what siem-pack owns, after printing the plan. Data indices stay unless
-    --delete-data.
+    """Remove only what siem-pack owns (of this --prefix), after printing the plan. Data stays
+    unless --delete-data; an index or template that merely looks like ours is never touched.
 
     \b
     Example:
       siem-pack uninstall --es-url https://es:9200 --api-key "$KEY" --dry-run
     """
-    p, result = lib.remove(settings, prefix, delete_data, dry_run)
-    installed = [c for c in p.changes if c.action != "create"]
+    def show(steps: list[Change], notes: list[str]) -> None:
+        if as_json:
+            return
+        click.echo(f"{'would remove' if dry_run else 'removing'} {len(steps)} object(s) siem-pack owns:")
+        for c in steps:
+            click.echo(f"  {c.key}")
+        for note in notes:
+            click.echo(f"note: {note}")
+
+    steps, notes, result = lib.remove(settings, prefix, delete_data, dry_run, before=show)
     if as_json:
-        click.echo(json.dumps({"would_remove" if dry_run else "removed":
-                               [f"{c.kind}/{c.name}" for c in installed] if result is None else result.to_dict()},
-                              indent=2))
-        return
-    click.echo(f"{'would remove' if dry_run else 'removing'} {len(installed)} object(s) siem-pack owns:")
-    for c in installed:
-        click.echo(f"  {c.kind}/{c.name}")
-    if result is not None:
-        for note in result.notes:
+        click.echo(json.dumps({"would_remove": [c.key for c in steps], "notes": notes} if result is None
+                              else {"removed": result.to_dict()["applied"], "notes": result.notes}, indent=2))
+    elif result is not None:
+        for note in result.notes[len(notes):]:
             click.echo(f"note: {note}")
         click.echo(f"{len(result.applied)} removed")
 

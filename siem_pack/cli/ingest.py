@@ -22,6 +22,8 @@ from .options import cluster_options, db_option, format_choices, json_option
 @click.option("--namespace", default="default", show_default=True, help="Data stream namespace.")
 @click.option("--index", "index", default="logs-siem_pack.{format}-{namespace}", show_default=True,
               help="Target index on Elasticsearch ({format} and {namespace} are filled in).")
+@click.option("--dead-letter-index", default="siem-pack-dead-letters", show_default=True,
+              help="With --es-url and no --db: the cluster index that keeps dead letters (deployed with the bundle).")
 @click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Inventory folder (default: the bundle's inventory/).")
 @click.option("--geoip-db", "geoip_db", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -36,7 +38,7 @@ from .options import cluster_options, db_option, format_choices, json_option
                    "(sha256 of the whole prompt, secrets redacted) and prompt_length [SIEM_PACK_CONTENT_MODE].")
 @json_option
 def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: ClusterSettings, namespace: str, index: str,
-           inventory_dir: Path | None, geoip_db: Path | None, max_line_bytes: int, follow: bool,
+           dead_letter_index: str, inventory_dir: Path | None, geoip_db: Path | None, max_line_bytes: int, follow: bool,
            content_mode: str, as_json: bool) -> None:
     """Normalize log files or folders (NDJSON, JSON arrays, pretty-printed JSON, .gz) into ECS
     events and store them: in the embedded DuckDB store (default), or in Elasticsearch with
@@ -44,8 +46,15 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
 
     Prints, per format: read = stored + already present + dropped + dead-lettered. Bad records
     (invalid JSON or UTF-8, oversized lines, unknown format, missing or absurd timestamps,
-    wrong types) go to the `dead_letters` table with the reason and the original (secrets
-    redacted, prompt and completion text replaced by [CONTENT]).
+    wrong types) and unreadable files go to the `dead_letters` table (with --es-url and no
+    --db: the cluster's --dead-letter-index) with the reason and the original (secrets
+    redacted, prompt and completion text replaced by [CONTENT]). The store being written and
+    other binary stores (DuckDB, SQLite, .mmdb) found in the input are skipped, with a note.
+
+    Exit 0 when every record was stored, already present or dropped on purpose (an empty
+    input says so); 1 when anything was dead-lettered or unreadable; 2 when it could not run
+    (if the cluster stops answering part-way, the error says how much was stored; re-running
+    is safe, events are create-only with deterministic ids).
 
     \b
     Examples:
@@ -58,6 +67,7 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
     from ..ingest import runner
 
     kwargs: dict[str, Any] = {"inventory_dir": inventory_dir, "namespace": namespace, "index": index,
+                              "dead_letter_index": dead_letter_index,
                               "geoip_db": geoip_db, "max_line_bytes": max_line_bytes, "content_mode": content_mode}
     cluster = settings if settings.has_cluster else None
     if cluster is not None:
@@ -79,6 +89,8 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
     for note in summary.notes:
         click.echo(f"siem-pack: {note}", err=True)
     click.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if as_json else summary.render())
+    if not summary.clean:
+        raise SystemExit(1)
 
 
 def _with_progress(fn: Any, paths: tuple[Path, ...], quiet: bool) -> Any:

@@ -1,5 +1,5 @@
-"""Stage 4: static and contract checks over every dashboard and its Kibana rendering. No
-Kibana runs here, so these are the whole proof that the objects import:
+"""Stage 4: static checks over every dashboard and its Kibana rendering, with our own schemas
+and model. No Kibana runs here, so these are the whole proof that the objects import:
 
 1. every field a panel reads (metrics, buckets, KQL filters) exists in its index template's
    mapping (fields.py: schema/fields.yml, schema/indices/*.yml) or is a runtime field of its
@@ -7,11 +7,16 @@ Kibana runs here, so these are the whole proof that the objects import:
 2. every reference between saved objects resolves (dashboard → data view, Lens layer →
    reference, formula column → helper column, accessor → column), ids are unique;
 3. each panel's Lens attributes validate against our schema (lens_schema.py);
-4. the import request validates against Kibana's saved-objects OpenAPI contract
-   (`POST /api/saved_objects/_import`, multipart part `file`), each NDJSON object against
-   the saved-object create body, and each data view against the data-views contract.
+4. the import request (`POST /api/saved_objects/_import`, kbn-xsrf, overwrite, multipart
+   part `file`) and each NDJSON saved object validate against our own model
+   (schema/kibana/import_request.yml, saved_object.yml; siem_pack.kibana_schema), and each
+   data view is the data view of one of our indices, its time field a date field.
 
-Neighbours: spec.py and kibana.py (what is checked), siem_pack.paths.contracts_dir().
+Nothing here reads Kibana's published contracts unless a contracts folder is passed: the
+conformance tests do, to check the same objects against Kibana's OpenAPI specs
+(siem_pack.testing.contracts).
+
+Neighbours: spec.py and kibana.py (what is checked), fields.py (the indices' fields).
 """
 
 from __future__ import annotations
@@ -19,20 +24,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
-
-from ..errors import ConfigError, ContentError, SiemPackError
-from ..paths import contracts_dir
+from .. import kibana_schema
+from ..errors import ContentError, SiemPackError
 from . import kql
 from .fields import field_types
 from .kibana import KIBANA_VERSIONS, ImportRequest, import_request, saved_objects
 from .lens_schema import PANEL_SCHEMA
 from .spec import INDEXES, Dashboard, Panel
-
-if TYPE_CHECKING:
-    from ..testing.openapi import OpenAPISpec
 
 NUMERIC = {"long", "double", "float", "integer", "short", "scaled_float"}
 
@@ -156,72 +156,100 @@ def _lens_links(attrs: dict[str, Any]) -> list[str]:
     return out
 
 
-# -- 4. contracts (through siem_pack.testing.openapi, the contract tests' validator) ------
+# -- 4. the import request, its saved objects and the data views (our own model) ------------
 def check_import_request(req: ImportRequest, contracts: Path | None = None) -> list[SiemPackError]:
-    """The request against `saved-objects/bundled.yaml`: path, method, kbn-xsrf header, query
-    parameters, the multipart body; each NDJSON object against the create-object body."""
-    from ..deploy.kibana import multipart_body
+    """The request against schema/kibana/import_request.yml (method, path, kbn-xsrf header,
+    query parameters, the multipart body deploy sends, parsed back) and each NDJSON line
+    against schema/kibana/saved_object.yml. With `contracts` (the conformance tests only),
+    also against Kibana's saved-objects OpenAPI contract."""
+    from ..deploy.kibana import multipart_body, multipart_parts
 
-    spec = _spec(contracts, "saved-objects")
-    where = str(spec.path)
-    body, content_type = multipart_body("file", req.filename, req.ndjson.encode())
-    query = {k: [str(v).lower() if isinstance(v, bool) else str(v)] for k, v in req.query.items()}
+    where = f"POST {req.path}"
+    raw, content_type = multipart_body("file", req.filename, req.ndjson.encode())
+    parts = multipart_parts(raw, content_type)
+    request = {"method": req.method, "path": req.path, "headers": {k.lower(): v for k, v in req.headers.items()},
+               "query": dict(req.query),
+               "body": {"content_type": content_type.split(";")[0].strip(),
+                        "parts": {name: {"filename": part.filename, "content_type": part.content_type}
+                                  for name, part in parts.items()}}}
     problems: list[SiemPackError] = [
         ContentError(f"import request: {msg}", where=where)
-        for msg in spec.problems_request(req.method, req.path, req.headers, query, body, content_type)]
+        for msg in kibana_schema.problems(kibana_schema.validator("import_request"), request)]
     if req.query.get("createNewCopies") and (req.query.get("overwrite") or req.query.get("compatibilityMode")):
         problems.append(ContentError("import request: createNewCopies cannot be combined with overwrite or "
                                      "compatibilityMode", where=where))
-    create = spec.validator("/paths/~1api~1saved_objects~1{type}~1{id}/post/requestBody/content/"
-                            "application~1json/schema")
-    for n, line in enumerate(req.ndjson.splitlines(), 1):
+    ndjson = parts["file"].data.decode() if "file" in parts else req.ndjson
+    lines = ndjson.splitlines()
+    if not lines:
+        problems.append(ContentError("import request: the NDJSON holds no saved object", where=where))
+    for n, line in enumerate(lines, 1):
         try:
             obj = json.loads(line)
         except ValueError as exc:
             problems.append(ContentError(f"NDJSON line {n} is not JSON: {exc}", where=req.filename))
             continue
-        for key in ("type", "id"):
-            if key not in obj:
-                problems.append(ContentError(f"NDJSON line {n}: saved object without {key}", where=req.filename))
-        problems += [ContentError(msg, where=where) for msg in spec.problems(
-            create, {k: obj[k] for k in ("attributes", "references") if k in obj},
-            f"NDJSON line {n} ({obj.get('type')}/{obj.get('id')})")]
+        problems += [ContentError(f"NDJSON line {n} ({_label(obj)}): {msg}", where=req.filename)
+                     for msg in _saved_object_problems(obj)]
+    if contracts is not None:
+        from ..testing.contracts import import_request_problems
+
+        problems += [ContentError(msg, where=f"Kibana contract {contracts}")
+                     for msg in import_request_problems(req, contracts)]
     return problems
 
 
+def _label(obj: Any) -> str:
+    return f"{obj.get('type')}/{obj.get('id')}" if isinstance(obj, dict) else type(obj).__name__
+
+
+def _saved_object_problems(obj: Any) -> list[str]:
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    validator = kibana_schema.validator("saved_object", kind) if isinstance(kind, str) else None
+    if not isinstance(obj, dict):
+        return ["(root): a saved object is a JSON object"]
+    if validator is None:
+        return [f"type: {kind!r} unsupported; known: {', '.join(kibana_schema.kinds('saved_object'))}"]
+    return kibana_schema.problems(validator, obj)
+
+
 def check_data_views(objects: list[dict[str, Any]], contracts: Path | None = None) -> list[SiemPackError]:
-    """Each index-pattern object, as the equivalent `POST /api/data_views/data_view` body,
-    against `data-views/bundled.yaml`."""
-    spec = _spec(contracts, "data-views")
-    validator = spec.component("create_data_view_request_object")
+    """Each index-pattern object is the data view of one of our indices (spec.INDEXES) and its
+    time field is a date field of that index (its attributes' shape is saved_object.yml's,
+    checked with the import request). With `contracts` (the conformance tests only), also
+    each data view, as the equivalent `POST /api/data_views/data_view` body, against Kibana's
+    data-views OpenAPI contract."""
+    by_view = {ix.data_view_id: key for key, ix in INDEXES.items()}
     problems: list[SiemPackError] = []
     for o in objects:
         if o.get("type") != "index-pattern":
             continue
-        a = o["attributes"]
-        body = {"data_view": {"id": o["id"], "title": a["title"], "name": a.get("name"),
-                              "timeFieldName": a.get("timeFieldName"),
-                              "runtimeFieldMap": json.loads(a.get("runtimeFieldMap") or "{}"),
-                              "allowNoIndex": a.get("allowNoIndex", False)},
-                "override": True}
-        problems += [ContentError(msg, where=str(spec.path))
-                     for msg in spec.problems(validator, body, f"data view {o['id']}")]
+        where = f"data view {o.get('id')}"
+        key = by_view.get(str(o.get("id")))
+        if key is None:
+            problems.append(ContentError(f"not the data view of any of our indices "
+                                         f"({', '.join(sorted(by_view))})", where=where))
+            continue
+        attrs: dict[str, Any] = o["attributes"] if isinstance(o.get("attributes"), dict) else {}
+        if attrs.get("title") != INDEXES[key].pattern:
+            problems.append(ContentError(f"title {attrs.get('title')!r} is not the index pattern "
+                                         f"{INDEXES[key].pattern!r}", where=where))
+        time_field = attrs.get("timeFieldName")
+        ftype = field_types(key).get(str(time_field))
+        if time_field is not None and ftype != "date":
+            problems.append(ContentError(f"time field {time_field!r} is not a date field of index {key!r} "
+                                         f"({ftype or 'not mapped'})", where=where))
+    if contracts is not None:
+        from ..testing.contracts import data_view_problems
+
+        problems += [ContentError(msg, where=f"Kibana contract {contracts}")
+                     for msg in data_view_problems(objects, contracts)]
     return problems
-
-
-def _spec(contracts: Path | None, api: str) -> OpenAPISpec:
-    from ..testing.openapi import kibana_spec  # jsonschema: imported when a check runs, not with the CLI
-
-    try:
-        return kibana_spec(contracts or contracts_dir(), api)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the Kibana OpenAPI contract: {exc}",
-                          where=str((contracts or contracts_dir()) / "kibana-openapi" / api)) from exc
 
 
 def check_all(dashboards: list[Dashboard], versions: Iterable[str] = KIBANA_VERSIONS,
               contracts: Path | None = None) -> list[SiemPackError]:
-    """Every check for every dashboard and Kibana version; returns the problems (empty = pass)."""
+    """Every check for every dashboard and Kibana version; returns the problems (empty = pass).
+    `contracts`: also check against Kibana's published contracts (the conformance tests)."""
     problems: list[SiemPackError] = []
     for dash in dashboards:
         problems += check_fields(dash)

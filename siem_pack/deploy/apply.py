@@ -18,7 +18,7 @@ from elasticsearch import ApiError, Elasticsearch
 
 from ..errors import ConfigError, SiemPackError
 from ..templates import MANAGED_BY, Step, put_step
-from .bundle import ORDER, DeployObject, JobRole, key_name, load_roles, role_body, role_name
+from .bundle import KIBANA_KINDS, ORDER, DeployObject, JobRole, key_name, load_roles, role_body, role_name
 from .kibana import KibanaClient
 from .plan import Change, Plan
 from .state import our_api_keys
@@ -36,6 +36,7 @@ class ApplyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"applied": [f"{c.action} {c.kind}/{c.name}" for c in self.applied],
+                "diff": {c.key: c.diff for c in self.applied if c.diff},
                 "keys_written": self.keys_written, "notes": self.notes}
 
 
@@ -58,6 +59,9 @@ def apply(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, keys_dir:
                 result.keys_written.append(str(_create_key(client, obj, keys_dir)))
             elif obj.kind == "data_view":
                 _need(kibana).put_data_view(obj.body)
+            elif obj.kind == "index" and change.patch:
+                if not _reset_settings(client, change, result):
+                    continue
             else:
                 _put_es(client, obj)
             result.applied.append(change)
@@ -93,6 +97,20 @@ def _need(kibana: KibanaClient | None) -> KibanaClient:
 
 def _ndjson(bodies: Any) -> bytes:
     return "".join(json.dumps(b, sort_keys=True) + "\n" for b in bodies).encode()
+
+
+def _reset_settings(client: Elasticsearch, change: Change, result: ApplyResult) -> bool:
+    """Put a drifted index's settings back (a foreign one reset to its default). A static
+    setting cannot change on an open index: noted, kept, and still drift in the next plan."""
+    try:
+        client.indices.put_settings(index=change.name, settings=change.patch)
+    except ApiError as exc:
+        if exc.meta.status != 400:
+            raise
+        result.notes.append(f"kept the settings of index/{change.name}: {getattr(exc, 'message', exc)} "
+                            "(a static setting: close the index to change it, or reindex)")
+        return False
+    return True
 
 
 def _put_es(client: Elasticsearch, obj: DeployObject) -> None:
@@ -141,30 +159,28 @@ def rotate_key(client: Elasticsearch, job: str, keys_dir: Path, prefix: str = ""
     return {"job": job, "key_file": str(path), "invalidated": len(old)}
 
 
-def uninstall(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, delete_data: bool = False) -> ApplyResult:
-    """Remove what we own, in reverse order. Only objects carrying our marker are touched;
-    data indices (events, alerts, seals, approvals…) stay unless `delete_data`."""
-    assert p.bundle is not None
-    result = ApplyResult(notes=list(p.notes))
-    installed = {(c.kind, c.name) for c in p.changes if c.action != "create"}
-    for obj in sorted(p.bundle.objects, key=lambda o: -ORDER.index(o.kind)):
-        if (obj.kind, obj.name) not in installed:
-            continue
-        if obj.kind == "index" and not delete_data:
-            result.notes.append(f"kept data index {obj.name} (pass --delete-data to remove it)")
-            continue
+def uninstall(steps: list[Change], notes: list[str], client: Elasticsearch, kibana: KibanaClient | None
+              ) -> ApplyResult:
+    """Remove what `plan.uninstall_plan` listed, in its order (reverse of deploy). An index
+    template that data streams still use (kept data) is left, with a note."""
+    result = ApplyResult(notes=list(notes))
+    for step in steps:
         try:
-            _delete(client, kibana, obj)
+            _delete(client, kibana, step.kind, step.name)
         except ApiError as exc:
-            if exc.meta.status != 404:
+            if exc.meta.status == 404:
+                pass
+            elif step.kind == "index_template" and exc.meta.status == 400 and "data stream" in str(exc.body):
+                result.notes.append(f"kept index_template/{step.name}: data streams use it (pass --delete-data)")
+                continue
+            else:
                 raise
-        result.applied.append(Change(obj.kind, obj.name, "delete"))
+        result.applied.append(step)
     return result
 
 
-def _delete(client: Elasticsearch, kibana: KibanaClient | None, obj: DeployObject) -> None:
-    kind, name = obj.kind, obj.name
-    if obj.system == "kibana":
+def _delete(client: Elasticsearch, kibana: KibanaClient | None, kind: str, name: str) -> None:
+    if kind in KIBANA_KINDS:
         if kibana is not None:
             kibana.delete(kind, name)
     elif kind == "component_template":
@@ -182,4 +198,6 @@ def _delete(client: Elasticsearch, kibana: KibanaClient | None, obj: DeployObjec
         if ids:
             client.security.invalidate_api_key(ids=ids)
     elif kind == "index":
-        client.indices.delete(index=name)
+        client.indices.delete(index=name)  # by its exact name: its aliases go with it
+    elif kind == "data_stream":
+        client.indices.delete_data_stream(name=name)

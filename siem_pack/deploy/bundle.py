@@ -22,10 +22,11 @@ from ..paths import content_dir
 from ..templates import MANAGED_BY, content_hash, has_processors, marker, strip_marker, template_bodies
 from ..templates import notes as template_notes
 
-Kind = Literal["component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role", "api_key",
-               "data_view", "saved_object", "rule", "exception_list"]
-ORDER: tuple[Kind, ...] = ("component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "role",
-                           "api_key", "data_view", "saved_object", "rule", "exception_list")
+Kind = Literal["component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "data_stream", "role",
+               "api_key", "data_view", "saved_object", "rule", "exception_list"]
+# apply order (uninstall: the reverse); data streams are never deployed, only removed with --delete-data
+ORDER: tuple[Kind, ...] = ("component_template", "ilm_policy", "ingest_pipeline", "index_template", "index", "data_stream",
+                           "role", "api_key", "data_view", "saved_object", "rule", "exception_list")
 KIBANA_KINDS = frozenset({"data_view", "saved_object", "rule", "exception_list"})
 
 

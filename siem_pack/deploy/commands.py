@@ -2,10 +2,12 @@
 
 Each builds the clients from `ClusterSettings`, probes the cluster with doctor, collects
 the bundle for it, and plans; only `deploy`, `uninstall` and `rotate` go on to write.
+`status` lists every missing, drifted and outdated object (`in_sync` False when any).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from ..store import parse_ts
 from .apply import ApplyResult, apply, rotate_key, uninstall
 from .bundle import collect, load_roles
 from .kibana import KibanaClient
-from .plan import Plan, plan
+from .plan import Change, Plan, plan, uninstall_plan
 
 RECENT_HOURS = 26
 
@@ -44,19 +46,29 @@ def make_plan(settings: ClusterSettings, prefix: str = "", kibana_version: str =
 
 
 def deploy(settings: ClusterSettings, prefix: str = "", keys_dir: Path | None = None,
-           kibana_version: str = "9.x") -> tuple[Plan, ApplyResult]:
+           kibana_version: str = "9.x", before: Callable[[Plan], None] | None = None) -> tuple[Plan, ApplyResult]:
+    """Plan, hand the plan to `before` (the CLI prints it: what deploy will change and remove),
+    then apply it."""
     p, client, kibana = _planned(settings, prefix, kibana_version)
+    if before is not None:
+        before(p)
     with translated(settings.require_es()):
         return p, apply(p, client, kibana, keys_dir)
 
 
-def remove(settings: ClusterSettings, prefix: str = "", delete_data: bool = False,
-           dry_run: bool = False) -> tuple[Plan, ApplyResult | None]:
+def remove(settings: ClusterSettings, prefix: str = "", delete_data: bool = False, dry_run: bool = False,
+           before: Callable[[list[Change], list[str]], None] | None = None
+           ) -> tuple[list[Change], list[str], ApplyResult | None]:
+    """Plan the removal (`plan.uninstall_plan`), hand it to `before` (the CLI prints it), then,
+    unless `dry_run`, remove. Returns the steps, the notes and what was removed."""
     p, client, kibana = _planned(settings, prefix, "9.x")
-    if dry_run:
-        return p, None
     with translated(settings.require_es()):
-        return p, uninstall(p, client, kibana, delete_data)
+        steps, notes = uninstall_plan(p, client, prefix, delete_data)
+        if before is not None:
+            before(steps, notes)
+        if dry_run:
+            return steps, notes, None
+        return steps, notes, uninstall(steps, notes, client, kibana)
 
 
 def rotate(settings: ClusterSettings, job: str, keys_dir: Path, prefix: str = "") -> dict[str, Any]:
@@ -83,9 +95,12 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
         found = kibana.request("GET", "/api/detection_engine/rules/_find", query={"per_page": 500, "page": 1})
         ours = [r for r in (found or {}).get("data", []) if isinstance(r.get("meta"), dict) and "siem_pack" in r["meta"]]
         rules = {"installed": len(ours), "enabled": sum(1 for r in ours if r.get("enabled"))}
-    return {"installed": len(installed), "missing": sum(1 for c in p.changes if c.action == "create"),
-            "drifted": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "drifted"],
-            "outdated": [f"{c.kind}/{c.name}" for c in p.changes if c.action == "update"],
+    drifted = [c for c in p.changes if c.action == "drifted"]
+    outdated = [c for c in p.changes if c.action == "update"]
+    missing = [c.key for c in p.changes if c.action == "create"]
+    return {"in_sync": not (missing or drifted or outdated), "installed": len(installed), "missing": missing,
+            "drifted": [c.key for c in drifted], "outdated": [c.key for c in outdated],
+            "drift": {c.key: c.diff for c in [*drifted, *outdated]},
             "versions": versions, "jobs": job_rows, "rules": rules, "notes": p.notes}
 
 
@@ -108,9 +123,13 @@ def _last_run(client: Elasticsearch, index: str) -> str | None:
 
 
 def render_status(st: dict[str, Any]) -> str:
-    lines = [f"installed objects: {st['installed']} ({st['missing']} missing), versions: "
-             f"{', '.join(st['versions']) or 'none'}",
-             f"drifted: {', '.join(st['drifted']) or 'none'}", f"outdated: {', '.join(st['outdated']) or 'none'}"]
+    lines = [f"installed objects: {st['installed']} ({len(st['missing'])} missing), versions: "
+             f"{', '.join(st['versions']) or 'none'}"]
+    for title in ("missing", "drifted", "outdated"):
+        lines.append(f"{title}: {len(st[title]) or 'none'}")
+        for key in st[title]:
+            lines.append(f"  {key}")
+            lines += [f"      {d}" for d in st["drift"].get(key, [])]
     if st["rules"] is not None:
         lines.append(f"rules: {st['rules']['installed']} installed, {st['rules']['enabled']} enabled")
     lines.append("jobs:")

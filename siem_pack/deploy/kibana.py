@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from ..cluster import redact_url
@@ -165,12 +167,43 @@ def _parse(text: bytes) -> Any:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart/form-data body."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
 def multipart_body(name: str, filename: str, data: bytes) -> tuple[bytes, str]:
     """One file part of a multipart/form-data body; returns (body, content type)."""
     boundary = "siem-pack-" + hashlib.sha256(data).hexdigest()[:24]
     head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n"
             "Content-Type: application/ndjson\r\n\r\n").encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def multipart_parts(body: bytes, content_type: str) -> dict[str, Part]:
+    """The parts of a multipart/form-data body by name (the inverse of multipart_body; also
+    what the contract tests' recording server reads)."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not m:
+        return {}
+    boundary = b"--" + m.group(1).encode()
+    parts: dict[str, Part] = {}
+    for chunk in body.split(boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]+)"', head)
+        if name:
+            filename = re.search(rb'filename="([^"]*)"', head)
+            ctype = re.search(rb"(?im)^content-type:\s*([^\r\n;]+)", head)
+            parts[name.group(1).decode()] = Part(filename.group(1).decode() if filename else None,
+                                                 ctype.group(1).decode().strip() if ctype else None,
+                                                 data[:-2] if data.endswith(b"\r\n") else data)
+    return parts
 
 
 def _ndjson_or_list(res: Any) -> list[dict[str, Any]]:

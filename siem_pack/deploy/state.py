@@ -1,16 +1,19 @@
 """What the cluster has now, for each object of the bundle (read-only).
 
 Elasticsearch objects through the client; Kibana objects through `KibanaClient`. Each
-reader returns the installed body (or None when absent), in the same shape as the bundle's.
+reader returns the installed body (or None when absent), in the same shape as the bundle's,
+with every key the cluster holds (plan tells what the server adds from a hand-added key).
+`data_targets` finds the data the pack owns (events of any namespace, its own indices).
 """
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from ..templates import MANAGED_BY
+from ..templates import EVENTS_PATTERN, MANAGED_BY, own_indices
 from .bundle import DeployObject
 from .kibana import KibanaClient
 
@@ -53,21 +56,16 @@ def _pipeline(client: Elasticsearch, name: str) -> dict[str, Any] | None:
 
 
 def _index(client: Elasticsearch, name: str) -> dict[str, Any] | None:
-    res = client.indices.get(index=name, features=["aliases"]).body
+    res = client.indices.get(index=name, features=["aliases", "settings"]).body
     if not res:
         return None
     only = next(iter(res.values()))
-    return {"aliases": only.get("aliases", {})}
+    return {"aliases": only.get("aliases", {}), "settings": only.get("settings", {})}
 
 
 def _role(client: Elasticsearch, name: str) -> dict[str, Any] | None:
     res = client.security.get_role(name=name).body.get(name)
-    if res is None:
-        return None
-    body = {k: res[k] for k in ("cluster", "indices", "description", "metadata") if k in res}
-    for idx in body.get("indices", []):
-        idx.pop("allow_restricted_indices", None)
-    return body
+    return dict(res) if isinstance(res, dict) else None
 
 
 def our_api_keys(client: Elasticsearch, name: str) -> list[dict[str, Any]]:
@@ -93,3 +91,20 @@ _READERS = {
     "role": _role,
     "api_key": _api_key,
 }
+
+
+def data_targets(client: Elasticsearch, prefix: str = "") -> list[tuple[str, str]]:
+    """The data the pack owns on the cluster, as (kind, name), kind `data_stream` or `index`:
+    every `<prefix>logs-siem_pack.*-*` data stream or index (any format, any namespace, the
+    `-000001` indices behind write aliases included) and our own indices by their exact names
+    (`schema/indices/*.yml`: alerts, anomalies, seals, approvals, dead letters, ...). Nothing
+    else: a name that merely looks alike (`logs-other-default`, another --prefix) is not ours."""
+    patterns = [f"{prefix}{EVENTS_PATTERN}-*", *(f"{prefix}{own.name}" for own in own_indices())]
+    res = client.indices.resolve_index(name=patterns, expand_wildcards="all", ignore_unavailable=True).body
+
+    def ours(name: str) -> bool:  # by its own name, never through an alias that happens to match
+        return any(fnmatchcase(name, p) for p in patterns)
+
+    streams = sorted(d["name"] for d in res.get("data_streams", []) if ours(d["name"]))
+    indices = sorted(i["name"] for i in res.get("indices", []) if not i.get("data_stream") and ours(i["name"]))
+    return [("data_stream", n) for n in streams] + [("index", n) for n in indices]

@@ -64,8 +64,8 @@ def failures(results: Sequence[FixtureResult]) -> None:
 
 
 def build_rules(out: Path | None = None) -> list[dict[str, Any]]:
-    """Validate every rule against both rule-schema versions and the API spec; optionally
-    write one API body per rule into `out` (named by rule file stem)."""
+    """Every rule's API body, validated with our rule schema (schema/kibana/rule.yml);
+    optionally write one body per rule into `out` (named by rule file stem)."""
     rules, entries = load_content()
     bodies = kibana.build(rules, entries)
     if out is not None:

@@ -13,32 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .alerts import iso_ms
-from .kibana import api_body, list_id, list_ref
+from .kibana import api_body, exception_objects
 from .kuery import RANGE_SYMBOLS, And, Exists, MatchAll, Node, Not, Or, Range, Term, Wildcard
 from .rules import AllowEntry, Rule, exceptions_for, load_exceptions, load_rules, load_vocabulary
-
-
-def exception_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry]) -> list[dict[str, Any]]:
-    """Exception lists (one per rule that has entries) and their items, as Kibana exports them."""
-    out: list[dict[str, Any]] = []
-    for r in rules:
-        mine = exceptions_for(r, entries)
-        if not mine:
-            continue
-        ref = list_ref(r)
-        out.append({"id": ref["id"], "list_id": ref["list_id"], "name": f"siem-pack: {r.name}",
-                    "description": f"Allow-list entries for {r.stem} (detections/exceptions/)", "type": "detection",
-                    "namespace_type": "single", "tags": ["siem-pack"], "os_types": []})
-        for e in mine:
-            item = {"item_id": f"{e.item_id}--{r.stem}", "list_id": list_id(r), "name": e.name, "description": e.reason,
-                    "type": "simple", "namespace_type": "single", "tags": ["siem-pack"], "os_types": [],
-                    "comments": [], "entries": [{"field": f, "operator": "included", "type": "match", "value": v}
-                                                for f, v in e.match]}
-            if e.expires is not None:
-                item["expire_time"] = iso_ms(e.expires)
-            out.append(item)
-    return out
 
 
 def import_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:

@@ -1,32 +1,30 @@
-"""Stage 4 payloads: a rule's `[rule]` table → the Kibana detection-engine rule API body,
-and both validated: the TOML table against detection-rules' per-version rule schemas
-(../shared/contracts/kibana-rule-schemas/{8.19,9.5}), the API body against Kibana's
-detections OpenAPI spec (../shared/contracts/kibana-openapi/detections). No Kibana server
-runs here: these schema checks are the whole proof.
+"""Stage 4 payloads: a rule's `[rule]` table → the Kibana detection-engine rule API body, and
+its allow-list exceptions → Kibana exception lists and items; all validated with our own
+schemas (`schema/kibana/rule.yml`, one per rule type, and `exception.yml`; closed;
+siem_pack.kibana_schema). Nothing here reads Kibana's published contracts: the conformance
+tests check our payloads and our schemas against them (siem_pack.testing.contracts).
 
 Conversions (TOML → API): new_terms {field, value, history_window_start[]} →
 new_terms_fields + history_window_start; ATLAS tags → `threat` (framework MITRE ATLAS);
-allow-list exceptions → `exceptions_list` references (export.py writes the lists).
+allow-list exceptions → `exceptions_list` references to one list per rule.
+Neighbours: rules.py (input), export.py (the NDJSON and Splunk files), siem_pack.deploy.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from .. import kibana_schema
 from ..errors import ContentError, SiemPackError, collect
-from ..paths import contracts_dir
+from .alerts import iso_ms
 from .rules import AllowEntry, Rule, Vocabulary, exceptions_for, load_vocabulary
 
-SCHEMA_VERSIONS = ("8.19", "9.5")
 LIST_NAMESPACE = uuid.UUID("0f6bd4f4-7d0e-4c53-9a7e-3e3c1f2b9d10")
-OPENAPI_CREATE = {"query": "QueryRuleCreateProps", "threshold": "ThresholdRuleCreateProps", "eql": "EqlRuleCreateProps",
-                  "new_terms": "NewTermsRuleCreateProps", "esql": "EsqlRuleCreateProps"}
+RULE_SCHEMA = "rule"  # schema/kibana/rule.yml
+EXCEPTION_SCHEMA = "exception"  # schema/kibana/exception.yml
 
 
 def list_id(rule: Rule) -> str:
@@ -71,61 +69,56 @@ def api_body(rule: Rule, entries: Sequence[AllowEntry] = (), vocab: Vocabulary |
     return body
 
 
-def toml_for_schema(rule: Rule) -> dict[str, Any]:
-    """The [rule] table as the detection-rules schemas model it. One known defect of those
-    generated schemas is worked around: they drop `value` from new_terms.history_window_start
-    items (detection-rules' own dataclass has it), so it is removed before validation."""
-    body = copy.deepcopy(dict(rule.body))
-    for item in body.get("new_terms", {}).get("history_window_start", []):
-        item.pop("value", None)
-    return body
+def exception_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry]) -> list[dict[str, Any]]:
+    """Exception lists (one per rule that has entries) and their items, as Kibana exports them."""
+    out: list[dict[str, Any]] = []
+    for r in rules:
+        mine = exceptions_for(r, entries)
+        if not mine:
+            continue
+        ref = list_ref(r)
+        out.append({"id": ref["id"], "list_id": ref["list_id"], "name": f"siem-pack: {r.name}",
+                    "description": f"Allow-list entries for {r.stem} (detections/exceptions/)", "type": "detection",
+                    "namespace_type": "single", "tags": ["siem-pack"], "os_types": []})
+        for e in mine:
+            item = {"item_id": f"{e.item_id}--{r.stem}", "list_id": list_id(r), "name": e.name, "description": e.reason,
+                    "type": "simple", "namespace_type": "single", "tags": ["siem-pack"], "os_types": [],
+                    "comments": [], "entries": [{"field": f, "operator": "included", "type": "match", "value": v}
+                                                for f, v in e.match]}
+            if e.expires is not None:
+                item["expire_time"] = iso_ms(e.expires)
+            out.append(item)
+    return out
 
 
-@lru_cache(maxsize=32)
-def _rule_schema(root: str, version: str, rtype: str) -> dict[str, Any]:
-    p = Path(root) / "kibana-rule-schemas" / version / f"{version}.{rtype}.json"
-    try:
-        return dict(json.loads(p.read_text()))
-    except OSError as exc:
-        raise ContentError(f"rule schema missing: {exc}", where=str(p)) from exc
+def validate(body: dict[str, Any], schema: str = RULE_SCHEMA) -> list[str]:
+    """Problems of one payload against our schema for its `type` (empty = valid), as
+    `path: message`: a rule body against rule.yml, an exception list or item against
+    exception.yml (`schema="exception"`)."""
+    kind = body.get("type")
+    validator = kibana_schema.validator(schema, kind) if isinstance(kind, str) else None
+    if validator is None:
+        return [f"type: {kind!r} unsupported; known: {', '.join(kibana_schema.kinds(schema))}"]
+    return kibana_schema.problems(validator, body)
 
 
-def _errors(schema: dict[str, Any], instance: Any) -> list[str]:
-    import jsonschema
-
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
-    return _messages(cls(schema), instance)
-
-
-def _messages(validator: Any, instance: Any) -> list[str]:
-    return [f"{'/'.join(str(x) for x in e.absolute_path) or '<root>'}: {e.message}" for e in
-            sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))]
-
-
-def validate_toml(rule: Rule, version: str, root: Path | None = None) -> list[str]:
-    return _errors(_rule_schema(str(root or contracts_dir()), version, rule.type), toml_for_schema(rule))
-
-
-def validate_api(body: dict[str, Any], root: Path | None = None) -> list[str]:
-    from ..testing.openapi import kibana_spec  # the contract checks' own loader (cached)
-
-    spec = kibana_spec(root or contracts_dir(), "detections")
-    return _messages(spec.component(OPENAPI_CREATE[body["type"]]), body)
-
-
-def build(rules: Sequence[Rule], entries: Sequence[AllowEntry] = (), root: Path | None = None) -> list[dict[str, Any]]:
-    """Validate every rule against both schema versions and the API spec; return the API
-    bodies. Raises ContentErrors listing every failure (rule file and schema named)."""
+def build(rules: Sequence[Rule], entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
+    """The API bodies of `rules`, each validated with our rule schema, and their exception
+    lists and items with our exception schema. Raises ContentErrors listing every problem,
+    each with its file: the rule's (a body or a list), the exception's (an item)."""
     vocab = load_vocabulary()
     problems: list[SiemPackError] = []
     bodies = []
     for r in rules:
-        for v in SCHEMA_VERSIONS:
-            for err in validate_toml(r, v, root):
-                problems.append(ContentError(f"[rule] fails the {v} {r.type} schema: {err}", where=str(r.path)))
         body = api_body(r, entries, vocab)
-        for err in validate_api(body, root):
-            problems.append(ContentError(f"API body fails {OPENAPI_CREATE[r.type]}: {err}", where=str(r.path)))
+        problems += [ContentError(f"API body fails schema/kibana/{RULE_SCHEMA}.yml ({r.type}): {err}",
+                                  where=str(r.path)) for err in validate(body)]
+        mine = exceptions_for(r, entries)
+        origins = [r.path, *(e.path for e in mine)] if mine else []  # the list, then its items
+        for obj, origin in zip(exception_objects([r], entries), origins, strict=True):
+            what = f"exception item {obj['item_id']}" if "item_id" in obj else f"exception list {obj['list_id']}"
+            problems += [ContentError(f"{what} fails schema/kibana/{EXCEPTION_SCHEMA}.yml: {err}", where=str(origin))
+                         for err in validate(obj, EXCEPTION_SCHEMA)]
         bodies.append(body)
     collect(problems)
     return bodies

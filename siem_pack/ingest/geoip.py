@@ -9,15 +9,16 @@ processor: `field`, `target_field` (default `geoip`), `database_file` (default
 city_name, location {lat, lon} by default, plus ip and timezone on request; ASN: ip, asn,
 organization_name, network), nothing written when the address is not in the database.
 
-The databases live in one folder: `--geoip-db DIR` or `SIEM_PACK_GEOIP_DB` offline; in
-production, the cluster's own geoip databases. `compile_pipeline(db_names)` writes the
+The databases live in one folder: `--geoip-db DIR` or `SIEM_PACK_GEOIP_DB` offline (or a
+CSV of networks, built into such a folder by siem_pack.ingest.geoip_csv); in production,
+the cluster's own geoip databases. `compile_pipeline(db_names)` writes the
 `siem_pack-geo` pipeline for the database names at hand: the City lookup into `source.geo`
 and the ASN lookup into `source.as`, renamed to ECS (`number`, `organization.name`) the way
 Elastic's integration pipelines do. Without databases it is a pipeline that does nothing.
 
 Neighbours: the executor (siem_pack.ingest.processors registers `GeoIp`), the entry pipeline
-(ingest_pipelines/siem_pack-entry.yml calls `siem_pack-geo`), the test databases
-(siem_pack.testing.geo_db).
+(ingest_pipelines/siem_pack-entry.yml calls `siem_pack-geo`), the CSV builder
+(siem_pack.ingest.geoip_csv), the test databases (siem_pack.testing.geo_db).
 """
 
 from __future__ import annotations
@@ -57,13 +58,21 @@ DEFAULT_PROPERTIES: dict[DbType, frozenset[str]] = {
 
 
 def db_dir(explicit: Path | str | None = None) -> Path | None:
-    """The folder of geo databases: `--geoip-db DIR`, else `SIEM_PACK_GEOIP_DB`, else none."""
+    """The folder of geo databases: `--geoip-db DIR`, else `SIEM_PACK_GEOIP_DB`, else none.
+    A `.csv` file instead of a folder is built into a temporary folder of databases
+    (siem_pack.ingest.geoip_csv), so offline runs take the CSV directly."""
     value = explicit if explicit is not None else os.environ.get(ENV)
     if not value:
         return None
     folder = Path(value)
+    where = "--geoip-db" if explicit is not None else ENV
+    if folder.is_file() and folder.suffix.lower() == ".csv":
+        from .geoip_csv import built_folder
+
+        return built_folder(folder)
+    if folder.is_file():
+        raise ConfigError(f"{folder} is a file: give the folder of .mmdb databases or a .csv file", where=where)
     if not folder.is_dir():
-        where = "--geoip-db" if explicit is not None else ENV
         raise ConfigError(f"geo database folder {folder} does not exist", where=where)
     return folder
 
@@ -248,7 +257,7 @@ def _asn(record: dict[str, Any], addr: ipaddress.IPv4Address | ipaddress.IPv6Add
 
 def _factory(c: Conf, b: Build) -> Run:
     """The executor's `geoip` processor. The database folder is the Build's `geoip_db`
-    (from `--geoip-db`), else `SIEM_PACK_GEOIP_DB`."""
+    (from `--geoip-db`: a folder, or a CSV built into one), else `SIEM_PACK_GEOIP_DB`."""
     conf: dict[str, Any] = {"field": c.str("field", required=True),
                             "target_field": c.str("target_field", "geoip"),
                             "database_file": c.str("database_file", DEFAULT_DATABASE_FILE),
@@ -257,8 +266,7 @@ def _factory(c: Conf, b: Build) -> Run:
     if props is not None:
         conf["properties"] = props
     c.done()
-    folder = b.geoip_db or db_dir()
-    geo = GeoIp.from_config(conf, Path(folder) if folder else None, where=c.where)
+    geo = GeoIp.from_config(conf, db_dir(b.geoip_db), where=c.where)
 
     def run(doc: IngestDoc) -> None:
         try:

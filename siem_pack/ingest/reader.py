@@ -3,7 +3,10 @@ letters for what cannot be a record.
 
 Accepted: NDJSON (one record a line), a JSON array of records, one or more pretty-printed
 JSON objects, each optionally gzip-compressed (recognised by its magic bytes, whatever the
-name). Folders are read recursively in name order (hidden files skipped). Blank lines are not
+name). Folders are read recursively in name order (hidden files skipped). Never read: the
+store(s) being written (`exclude`, with their `.wal`) and known binary stores (DuckDB and
+SQLite files by their magic bytes, MaxMind `.mmdb` databases): each is skipped with a note
+(`skipped`), so `siem-pack ingest .` beside its own `siem-pack.duckdb` stays clean. Blank lines are not
 records. Invalid UTF-8 and lines longer than `max_line_bytes` (default 1 MiB) become dead
 letters with the reason and the original, redacted by the secret detectors
 (siem_pack.ingest.secrets) and with prompt and completion text scrubbed (`redact`). Invalid JSON in an NDJSON line is left to the entry pipeline, whose
@@ -93,15 +96,50 @@ def _dead(source: str, line: int, reason: str, raw: bytes | str) -> DeadLetter:
     return DeadLetter(source, line, reason, redact(text))
 
 
-def iter_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+BINARY_SUFFIXES = (".duckdb", ".duckdb.wal", ".mmdb", ".sqlite", ".sqlite3")
+
+
+def store_kind(path: Path) -> str | None:
+    """What binary store `path` is (a name for the note), or None for a log file."""
+    name = path.name.lower()
+    if name.endswith(".wal") and Path(str(path)[:-4]).is_file() and store_kind(Path(str(path)[:-4])):
+        return "a store's write-ahead log"
+    for suffix in BINARY_SUFFIXES:
+        if name.endswith(suffix):
+            return {".mmdb": "a MaxMind database", ".duckdb.wal": "a DuckDB write-ahead log"}.get(suffix, "a database file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[8:12] == b"DUCK":
+        return "a DuckDB database"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "an SQLite database"
+    return None
+
+
+def iter_files(paths: Iterable[Path | str], exclude: Iterable[Path] = (),
+               skipped: list[str] | None = None) -> Iterator[Path]:
+    """The files to read under `paths`; `exclude` (the stores being written) and binary stores
+    are left out, each with a line appended to `skipped`."""
+    own = {Path(e).resolve() for e in exclude}
+    own |= {Path(f"{e}.wal") for e in own}
+
+    def keep(path: Path) -> bool:
+        why = "the store being written" if path.resolve() in own else store_kind(path)
+        if why and skipped is not None:
+            skipped.append(f"skipped {path}: {why}, not a log file")
+        return why is None
+
     for p in paths:
         path = Path(p)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
-                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
+                if child.is_file() and not any(part.startswith(".") for part in rel.parts) and keep(child):
                     yield child
-        else:
+        elif not path.exists() or keep(path):
             yield path
 
 
@@ -124,9 +162,11 @@ def _first_byte(f: IO[bytes]) -> bytes:
     return stripped[:1]
 
 
-def read_records(paths: Iterable[Path | str], max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Record | DeadLetter]:
-    """Every record of every file, in order; unreadable input as dead letters, never raised."""
-    for path in iter_files(paths):
+def read_records(paths: Iterable[Path | str], max_line_bytes: int = MAX_LINE_BYTES, exclude: Iterable[Path] = (),
+                 skipped: list[str] | None = None) -> Iterator[Record | DeadLetter]:
+    """Every record of every file, in order; unreadable input as dead letters, never raised.
+    `exclude` and `skipped`: as iter_files."""
+    for path in iter_files(paths, exclude, skipped):
         yield from read_file(path, max_line_bytes)
 
 

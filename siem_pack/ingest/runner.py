@@ -30,15 +30,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError, InputError
+from ..errors import ClusterError, ConfigError, InputError
 from ..schema import Schema, load_schema
 from ..settings import ClusterSettings
 from ..store import flatten, parse_ts
 from .pipeline import ENTRY, PipelineSet, load_pipelines
-from .reader import MAX_LINE_BYTES, DeadLetter, Record, read_records, redact
+from .reader import MAX_LINE_BYTES, DeadLetter, Record, iter_files, read_records, redact
 
 UNKNOWN = "unknown"
 DEFAULT_INDEX = "logs-siem_pack.{format}-{namespace}"
+DEAD_LETTER_INDEX = "siem-pack-dead-letters"  # schema/indices/siem-pack-dead-letters.yml
+RERUN_SAFE = ("re-running the same command is safe: events are written create-only with deterministic ids, "
+              "so those already stored are counted as already present")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)
 Progress = Callable[[int], None]  # called with the number of records just handled
@@ -79,6 +82,7 @@ class IngestSummary:
     target: str
     formats: dict[str, FormatCounts] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    dead_letter_target: str = ""  # where the dead letters went, for the verdict line
 
     def of(self, fmt: str) -> FormatCounts:
         return self.formats.setdefault(fmt, FormatCounts())
@@ -98,20 +102,37 @@ class IngestSummary:
                                      f"already present {c.already_present} + dropped {c.dropped} + "
                                      f"dead-lettered {c.dead_lettered}")
 
+    @property
+    def clean(self) -> bool:
+        """Nothing dead-lettered or unreadable (the CLI exits 1 otherwise)."""
+        return self.total.dead_lettered == 0
+
+    def verdict(self) -> str:
+        """One line: what happened, in words a person acts on."""
+        t = self.total
+        if t.read == 0:
+            return "result: no records found in the input (empty files or folders?)"
+        if t.dead_lettered == 0:
+            return f"result: ok, {t.read:,} records read, none dead-lettered"
+        share = "every record" if t.dead_lettered == t.read else f"{t.dead_lettered:,} of {t.read:,} records"
+        return f"result: {share} dead-lettered (reasons above; kept in {self.dead_letter_target or 'the summary only'})"
+
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "formats": {k: v.to_dict() for k, v in sorted(self.formats.items())},
                 "total": self.total.to_dict(), "invariant_holds": all(c.balanced for c in self.formats.values()),
-                "notes": self.notes}
+                "clean": self.clean, "dead_letter_target": self.dead_letter_target, "notes": self.notes}
 
     def render(self) -> str:
         rows = [("format", "read", "stored", "already", "dropped", "dead", "")]
         for fmt, c in [*sorted(self.formats.items()), ("TOTAL", self.total)]:
             rows.append((fmt, str(c.read), str(c.stored), str(c.already_present), str(c.dropped),
-                         str(c.dead_lettered), "ok" if c.balanced else "INVARIANT BROKEN"))
+                         str(c.dead_lettered), "INVARIANT BROKEN" if not c.balanced
+                         else "DEAD LETTERS" if c.dead_lettered else "ok"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = [f"ingest into {self.target}"]
-        lines += ["  " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-                  for r in rows]
+        last = len(widths) - 1
+        lines += ["  " + "  ".join(v.ljust(w) if i in (0, last) else v.rjust(w)
+                                   for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
         lines.append("  invariant: read = stored + already present + dropped + dead-lettered")
         total = self.total
         for title, reasons in (("dropped", total.drop_reasons), ("dead letters", total.dead_reasons)):
@@ -119,6 +140,7 @@ class IngestSummary:
                 lines.append(f"  {title} by reason:")
                 lines += [f"    {n:>6}  {r}" for r, n in reasons.most_common(10)]
         lines += [f"  note: {n}" for n in self.notes]
+        lines.append(self.verdict())
         return "\n".join(lines)
 
 
@@ -413,16 +435,19 @@ class _StoreSink(_Sink):
 class _EsSink(_Sink):
     """Bulk, create-only, `_id` = event.id, documents already normalized (`pipeline: _none`)."""
 
-    def __init__(self, settings: ClusterSettings, index: str, namespace: str, chunk_size: int = 500) -> None:
+    def __init__(self, settings: ClusterSettings, index: str, namespace: str, chunk_size: int = 500,
+                 dead_letter_index: str = DEAD_LETTER_INDEX) -> None:
         from ..cluster import es_client, redact_url
 
+        self.where = redact_url(settings.require_es())
+        self.dead_letter_index = dead_letter_index
         self.settings = settings
         self.client = es_client(settings)
         self.index = index
         self.namespace = namespace
         self.chunk_size = chunk_size
         self.target = f"Elasticsearch {redact_url(settings.require_es())} ({index})"
-        self.letters: list[DeadLetter] = []
+        self.ready: set[str] = set()  # targets whose write index exists (templates.ensure_write_target)
 
     def index_for(self, fmt: str) -> str:
         return self.index.format(format=fmt, namespace=self.namespace)
@@ -431,9 +456,14 @@ class _EsSink(_Sink):
         from elasticsearch.helpers import streaming_bulk
 
         from ..cluster import translated
+        from ..templates import ensure_write_target
 
         failed: list[tuple[str, DeadLetter]] = []
         for fmt, docs in by_format.items():
+            if self.index_for(fmt) not in self.ready:  # no data streams: -000001 behind the alias, as deploy makes
+                with translated(self.settings.require_es()):
+                    ensure_write_target(self.client, self.index_for(fmt))
+                self.ready.add(self.index_for(fmt))
             actions = ({"_op_type": "create", "_index": self.index_for(fmt), "_id": d["event"]["id"],
                         "pipeline": "_none", "_source": d} for d in docs)
             c = summary.of(fmt)
@@ -454,7 +484,34 @@ class _EsSink(_Sink):
         return failed
 
     def dead(self, letters: list[DeadLetter]) -> None:
-        self.letters.extend(letters)  # kept in the summary; the embedded store is not opened for ES
+        """Into the cluster's dead-letter index, create-only (`_id` = the letter's id, so a re-run
+        adds none twice). A letter the cluster refuses is an error: nothing is lost silently."""
+        from elasticsearch.helpers import streaming_bulk
+
+        from ..cluster import translated
+
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        actions = ({"_op_type": "create", "_index": self.dead_letter_index, "_id": d.id, "pipeline": "_none",
+                    "_source": dead_letter_doc(d, now)} for d in letters)
+        refused = []
+        with translated(self.settings.require_es()):
+            for ok, item in streaming_bulk(self.client, actions, chunk_size=self.chunk_size, raise_on_error=False,
+                                           raise_on_exception=False, max_retries=2):
+                res = next(iter(item.values()))
+                if not ok and res.get("status") != 409:
+                    err = res.get("error")
+                    refused.append(str(err.get("reason") if isinstance(err, dict) else err))
+        if refused:
+            raise ClusterError(f"{len(refused)} dead letter(s) could not be stored in {self.dead_letter_index}: "
+                               f"{refused[0]} (deploy the bundle, or pass --db to keep them in an embedded store)",
+                               where=self.where)
+
+
+def dead_letter_doc(letter: DeadLetter, now: str) -> dict[str, Any]:
+    """A dead letter as a document of the dead-letter index (ECS names where ECS has one)."""
+    return {"@timestamp": now, "error": {"message": letter.reason}, "event": {"original": letter.original},
+            "log": {"file": {"path": letter.source}},
+            "siem_pack": {"dead_letter": {"id": letter.id, "line": letter.line, "format": letter.format or UNKNOWN}}}
 
 
 def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = None,
@@ -462,13 +519,16 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
            namespace: str = "default", index: str = DEFAULT_INDEX, pipelines: PipelineSet | None = None,
            max_line_bytes: int = MAX_LINE_BYTES, batch_size: int = 500, progress: Progress | None = None,
            records: Iterable[Record | DeadLetter] | None = None, geoip_db: Path | None = None,
-           dead_letter_db: Path | None = None, content_mode: ContentMode = "none") -> IngestSummary:
+           dead_letter_db: Path | None = None, content_mode: ContentMode = "none",
+           dead_letter_index: str = DEAD_LETTER_INDEX) -> IngestSummary:
     """Read, normalize and store; returns the per-format summary (the invariant is asserted).
 
     With `settings` (an --es-url), documents go to Elasticsearch index `index` (a format string
     with {format} and {namespace}); else to the DuckDB file `db` (default ./siem-pack.duckdb).
     Dead letters go to the embedded store's `dead_letters` table (`dead_letter_db`, default
-    `db`); with Elasticsearch and no `dead_letter_db` they are only counted and reported.
+    `db`); with Elasticsearch and no `dead_letter_db`, to the cluster's `dead_letter_index`.
+    The stores being written are never read as input. If the cluster stops answering part-way,
+    the ClusterError says how much was stored before it stopped and that re-running is safe.
     """
     pipelines = pipelines or load_pipelines(inventory_dir=inventory_dir, geoip_db=geoip_db)
     norm = Normalizer(pipelines, fmt, namespace, content_mode=content_mode)
@@ -485,10 +545,11 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
         else:
             notes.append("normalized offline by the executor (same pipelines as the cluster's) and bulk-indexed "
                          "with pipeline _none")
-        sink = _EsSink(settings, index, namespace)
+        sink = _EsSink(settings, index, namespace, dead_letter_index=dead_letter_index)
     else:
         sink = _StoreSink(db)
     summary = IngestSummary(sink.target, notes=notes)
+    written = [sink.store.path] if isinstance(sink, _StoreSink) else []  # never read as input
     if isinstance(sink, _EsSink) and dead_letter_db is None:
         dead_letter_db = db  # `--es-url` with `--db`: dead letters kept in that embedded store
     dl_store = None
@@ -496,7 +557,13 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
         from ..store import Store
 
         dl_store = Store(dead_letter_db)
-    source = records if records is not None else read_records(paths, max_line_bytes)
+    if dead_letter_db is not None:
+        written.append(Path(dead_letter_db))
+    summary.dead_letter_target = (f"the dead_letters table of {dead_letter_db}" if dl_store is not None else
+                                  f"index {dead_letter_index}" if isinstance(sink, _EsSink) else
+                                  f"the dead_letters table of {written[0]}")
+    skipped: list[str] = []
+    source = records if records is not None else read_records(paths, max_line_bytes, exclude=written, skipped=skipped)
     try:
         for batch in _batches(source, batch_size):
             by_format: dict[str, list[dict[str, Any]]] = {}
@@ -535,12 +602,16 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
                     sink.dead(letters)
             if progress:
                 progress(len(batch))
+    except ClusterError as exc:
+        t = summary.total
+        raise ClusterError(f"{exc.message}; stopped part-way: {t.stored:,} stored, {t.already_present:,} already "
+                           f"present, {t.dropped:,} dropped, {t.dead_lettered:,} dead-lettered of {t.read:,} records "
+                           f"read so far; {RERUN_SAFE}", where=exc.where) from exc
     finally:
         sink.close()
         if dl_store is not None:
             dl_store.close()
-    if isinstance(sink, _EsSink) and dl_store is None and summary.total.dead_lettered:
-        summary.notes.append("dead letters were not stored (pass --db to keep them in the embedded store)")
+    summary.notes += skipped
     summary.check()
     return summary
 
@@ -553,10 +624,8 @@ def _reason_key(reason: str) -> str:
 def count_records(paths: Sequence[Path | str]) -> int | None:
     """A cheap total for the progress bar (lines of plain files); None when unknown."""
     total = 0
-    for p in paths:
-        path = Path(p)
-        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else []
-        for f in files:
+    for f in iter_files(paths):
+        if f.is_file():
             try:
                 with f.open("rb") as fh:
                     if fh.read(2) == b"\x1f\x8b":
@@ -606,6 +675,7 @@ def follow(path: Path, fmt: str = "auto", db: Path | None = None, settings: Clus
 
 def _merge(into: IngestSummary, s: IngestSummary) -> None:
     into.target = s.target
+    into.dead_letter_target = s.dead_letter_target
     for n in s.notes:
         if n not in into.notes:
             into.notes.append(n)

@@ -9,6 +9,8 @@
   from `repr`, and only `PublicKey.record()` goes to a seal store.
 - Rotation: sign with a new key from some moment on; each key's public record stays in the
   seal store, so seals by old and new keys both verify (verify can pin trusted key ids).
+- `KeyRing`: the published key records, checked, plus the trust decision; it says whether
+  a signed body (a seal, the head file) verifies.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import binascii
 import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -68,6 +71,42 @@ class PublicKey:
     def from_record(cls, record: dict[str, Any]) -> PublicKey:
         raw = base64.b64decode(record["public_key"])
         return cls(raw, str(record["key_id"]), record.get("published_at"))
+
+
+KeyProblem = tuple[Literal["unknown_key", "bad_signature"], str]  # (finding kind, detail)
+
+
+class KeyRing:
+    """Published key records (a record whose id does not match its key is kept out), and the
+    keys trusted: those given, else every published one."""
+
+    def __init__(self, records: Iterable[PublicKey], trusted: Iterable[str] | None = None) -> None:
+        self.by_id: dict[str, PublicKey] = {}
+        self.bad: set[str] = set()
+        for k in records:
+            if key_id_of(k.raw) == k.key_id:
+                self.by_id[k.key_id] = k
+            else:
+                self.bad.add(k.key_id)
+        self.trusted = set(trusted) if trusted else None
+
+    def problem(self, key_id: str, signature: str, body: bytes) -> KeyProblem | None:
+        """Why `signature` (base64) over `body` does not stand for key `key_id`; None when it does."""
+        if key_id in self.bad:
+            return "unknown_key", f"key record {key_id} does not match its public key"
+        key = self.by_id.get(key_id)
+        if key is None:
+            return "unknown_key", f"signed by key {key_id}, which is not published in the seal store"
+        if self.trusted is not None and key_id not in self.trusted:
+            return "unknown_key", (f"signed by key {key_id}, which is not among the trusted keys "
+                                   f"({', '.join(sorted(self.trusted))})")
+        try:
+            sig = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            sig = b""
+        if not key.verify(sig, body):
+            return "bad_signature", f"signature does not verify with key {key_id}"
+        return None
 
 
 class SigningKey:

@@ -151,17 +151,22 @@ class Seal:
 _UNSIGNED = frozenset({"signature", "seal_hash", "manifest"})
 
 
+FindingKind = Literal["modified_event", "modified_column", "deleted_event", "inserted_event", "missing_seal",
+                      "reordered_seal", "modified_seal", "bad_signature", "unknown_key", "journal_mismatch",
+                      "missing_head", "head_mismatch"]
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One thing verify found. `kind` names it; `seal_id`/`event_id` say which."""
+    """One thing verify found. `kind` names it; `seal_id`/`event_id` (and `column`) say which."""
 
-    kind: Literal["modified_event", "deleted_event", "inserted_event", "missing_seal", "reordered_seal",
-                  "modified_seal", "bad_signature", "unknown_key", "journal_mismatch"]
+    kind: FindingKind
     detail: str
     seal_id: str | None = None
     event_id: str | None = None
     dataset: str | None = None
     window_start: str | None = None
+    column: str | None = None  # modified_column: the stored column that disagrees with the event's doc
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,13 @@ class EventSource(Protocol):
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Documents by event.id (missing ids left out)."""
+        ...
+
+    def self_check(self, start: datetime | None = None, end: datetime | None = None,
+                   ids: Sequence[str] | None = None) -> list[Finding]:
+        """Stored copies of an event's fields that disagree with its document, the sealed
+        evidence (DuckDB's per-field columns: `modified_column`); none on Elasticsearch, where
+        `_source` is the only copy. `start`/`end` or `ids` limit the events checked."""
         ...
 
 
@@ -308,6 +320,7 @@ class SealReport:
     pending: list[Bucket] = field(default_factory=list)  # windows still open or in their grace period
     key_published: str | None = None
     heads: dict[str, str] = field(default_factory=dict)  # dataset -> seal_hash of its chain head
+    head_file: str | None = None  # the head file written (head.py), when the heads moved
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -316,6 +329,7 @@ class SealReport:
             "pending": [{"dataset": b.dataset, "window_start": iso(b.start), "count": b.count} for b in self.pending],
             "key_published": self.key_published,
             "heads": self.heads,
+            "head_file": self.head_file,
         }
 
 

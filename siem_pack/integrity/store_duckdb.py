@@ -1,6 +1,12 @@
 """Cross-cutting (integrity), embedded backend: events from the DuckDB `events` table, and
 the seal store: table `seals` plus an append-only journal file next to the database.
 
+Events: the evidence is each row's `doc` (what seals cover); the per-field columns
+(`"user.id"`, `"event.outcome"`, ...) that reports, rules and responders read are derived
+from it at insert (`Store.event_row`). `DuckDBEvents.self_check` derives them again and
+compares every column with what the row holds, so an `UPDATE` of a column alone is named
+(`modified_column`: event and column).
+
 Table `seals`: seal_id (PK), kind (window | addendum | key), dataset, seq, window_start,
 window_end, key_id, count, sealed_at (key records: published_at) as columns for queries
 (the report's Integrity panels), `record` (the whole record but its manifest, JSON) and
@@ -28,7 +34,7 @@ from typing import Any
 import duckdb
 
 from ..errors import ConfigError
-from ..store import Store
+from ..store import Store, quote
 from .keys import PublicKey
 from .seals import NO_DATASET, Bucket, Finding, Seal, compact_json, parse_ts_or_none
 
@@ -47,10 +53,16 @@ CREATE TABLE IF NOT EXISTS seals (
     manifest VARCHAR
 )"""
 GENESIS_LINE = "0" * 64
+_CHUNK = 20_000  # rows whose columns are derived again at once
 
 
 def journal_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".seals.jsonl")
+
+
+def head_path(db_path: Path) -> Path:
+    """The default head file (head.py) of an embedded store: beside the database."""
+    return db_path.with_name(db_path.name + ".seals.head.json")
 
 
 class DuckDBEvents:
@@ -86,6 +98,71 @@ class DuckDBEvents:
             f'SELECT "event.id", doc FROM {self.table} WHERE "event.id" IN (SELECT unnest(?::VARCHAR[]))',
             [list(ids)]).fetchall()
         return {eid: json.loads(doc) for eid, doc in rows}
+
+    def self_check(self, start: datetime | None = None, end: datetime | None = None,
+                   ids: Sequence[str] | None = None) -> list[Finding]:
+        """Every per-field column against the value the row's own `doc` gives (what insert
+        stored): one `modified_column` finding per column that differs. The columns compared
+        are the schema's fields present in the table, so a field added to the schema is
+        covered as soon as it has a column. Rows by `event.id` column (`ids`), else by
+        `@timestamp` column (`start`/`end`), else all of them."""
+        params: list[Any]
+        if ids is not None:
+            where, params = '"event.id" IN (SELECT unnest(?::VARCHAR[]))', [list(ids)]
+        else:
+            conds = (['"@timestamp" >= ?'] if start else []) + (['"@timestamp" < ?'] if end else [])
+            where, params = " AND ".join(conds) or "TRUE", [t for t in (start, end) if t]
+        present = {r[0] for r in self.store.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [self.table]).fetchall()}
+        columns = [(i, name, t) for i, (name, t) in enumerate(self.store.doc_columns()) if name in present]
+        findings: list[Finding] = []
+        last = -1
+        while True:
+            rows = self.store.con.execute(f"SELECT rowid, doc FROM {self.table} WHERE rowid > ? AND {where} "
+                                          f"ORDER BY rowid LIMIT {_CHUNK}", [last, *params]).fetchall()
+            if not rows:
+                return findings
+            last = rows[-1][0]
+            findings.extend(self._compare(rows, columns))
+
+    def _compare(self, rows: list[tuple[int, str]], columns: list[tuple[int, str, str]]) -> list[Finding]:
+        import pandas as pd
+
+        width = len(self.store.doc_columns())
+        derived = [[rowid, *self.store.event_columns(json.loads(doc))] for rowid, doc in rows]
+        frame = pd.DataFrame(derived, columns=["r", *(f"c{i}" for i in range(width))], dtype=object)
+        diffs = ", ".join(
+            f"CASE WHEN CAST(d.c{i} AS {t}) IS DISTINCT FROM e.{quote(name)} THEN "
+            f"[{_literal(name)}, CAST(e.{quote(name)} AS VARCHAR), CAST(CAST(d.c{i} AS {t}) AS VARCHAR)] END"
+            for i, name, t in columns)
+        self.store.con.register("_siem_pack_derived", frame)
+        try:
+            found = self.store.con.execute(
+                f"SELECT r, diffs FROM (SELECT d.r, list_filter([{diffs}], lambda x: x IS NOT NULL) AS diffs "
+                f"FROM _siem_pack_derived d JOIN {self.table} e ON e.rowid = d.r) WHERE len(diffs) > 0 "
+                "ORDER BY r").fetchall()
+        finally:
+            self.store.con.unregister("_siem_pack_derived")
+        by_rowid = {row[0]: row for row in derived}
+        ds = 1 + [name for name, _ in self.store.doc_columns()].index("event.dataset")
+        findings = []
+        for rowid, diffs in found:
+            eid, dataset = str(by_rowid[rowid][1]), by_rowid[rowid][ds]
+            for name, stored, should in diffs:
+                findings.append(Finding(
+                    "modified_column", f"column {name} holds {_shown(stored)}, but the event's doc (the sealed "
+                    f"evidence) gives {_shown(should)}", event_id=eid, dataset=dataset or NO_DATASET, column=name))
+        return findings
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _shown(value: str | None, limit: int = 60) -> str:
+    if value is None:
+        return "NULL"
+    return repr(value if len(value) <= limit else value[:limit - 3] + "...")
 
 
 class DuckDBSeals:

@@ -15,23 +15,28 @@ Findings, each naming the seal and/or event:
 - bad_signature (the signature does not verify with the named key: the seal was changed or
   signed by another key), unknown_key (no published key record, a record whose id does not
   match its key, or a key outside `trusted_keys`);
-- journal_mismatch (DuckDB: the journal file's chain, or table and journal disagree).
+- journal_mismatch (DuckDB: the journal file's chain, or table and journal disagree);
+- modified_column (DuckDB: a per-field column that readers use, `"user.id"` say, disagrees
+  with the event's sealed doc; `EventSource.self_check`);
+- missing_head / head_mismatch (the head file, head.py: absent though the store holds seals,
+  unreadable, badly signed, or anchoring another seal), and missing_seal for each anchored
+  seal the chain no longer reaches (the newest seals were deleted).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import merkle
 from .canonical import canonical_bytes, event_dataset, event_time
-from .keys import PublicKey, key_id_of
+from .head import check_head
+from .keys import KeyRing
 from .seals import (
     DEFAULT_WINDOW,
     GENESIS,
@@ -57,6 +62,7 @@ class VerifyReport:
     addenda: list[dict[str, Any]] = field(default_factory=list)  # late events sealed after their window (info)
     unsealed: list[dict[str, Any]] = field(default_factory=list)  # windows ahead of the chain head (info)
     keys: list[dict[str, Any]] = field(default_factory=list)
+    head: dict[str, Any] | None = None  # the head file checked: path, written_at, key_id, chains anchored
     source: str = ""
     store: str = ""
 
@@ -71,41 +77,17 @@ class VerifyReport:
         return {"ok": self.ok, "counts": self.counts(), "findings": [asdict(f) for f in self.findings],
                 "seals_checked": self.seals_checked, "windows_checked": self.windows_checked,
                 "events_checked": self.events_checked, "addenda": self.addenda, "unsealed": self.unsealed,
-                "keys": self.keys, "source": self.source, "store": self.store}
+                "keys": self.keys, "head": self.head, "source": self.source, "store": self.store}
 
 
-class _Keys:
-    """Published key records, checked, and the trust decision."""
-
-    def __init__(self, records: Iterable[PublicKey], trusted: Iterable[str] | None) -> None:
-        self.by_id: dict[str, PublicKey] = {}
-        self.bad: set[str] = set()
-        for k in records:
-            if key_id_of(k.raw) == k.key_id:
-                self.by_id[k.key_id] = k
-            else:
-                self.bad.add(k.key_id)
-        self.trusted = set(trusted) if trusted else None
-
-    def problem(self, seal: Seal) -> Finding | None:
-        where = {"seal_id": seal.seal_id, "dataset": seal.dataset, "window_start": seal.window_start}
-        if seal.key_id in self.bad:
-            return Finding("unknown_key", f"key record {seal.key_id} does not match its public key", **where)
-        key = self.by_id.get(seal.key_id)
-        if key is None:
-            return Finding("unknown_key", f"signed by key {seal.key_id}, which is not published in the seal store",
-                           **where)
-        if self.trusted is not None and seal.key_id not in self.trusted:
-            return Finding("unknown_key", f"signed by key {seal.key_id}, which is not among the trusted keys "
-                           f"({', '.join(sorted(self.trusted))})", **where)
-        try:
-            sig = base64.b64decode(seal.signature, validate=True)
-        except (binascii.Error, ValueError):
-            sig = b""
-        if not key.verify(sig, seal.body_bytes()):
-            return Finding("bad_signature", f"signature does not verify with key {seal.key_id}: the seal was changed "
-                           "or signed with another key", **where)
+def _key_problem(keys: KeyRing, seal: Seal) -> Finding | None:
+    problem = keys.problem(seal.key_id, seal.signature, seal.body_bytes())
+    if problem is None:
         return None
+    kind, detail = problem
+    if kind == "bad_signature":
+        detail += ": the seal was changed or signed with another key"
+    return Finding(kind, detail, seal_id=seal.seal_id, dataset=seal.dataset, window_start=seal.window_start)
 
 
 def check_seal_content(seal: Seal) -> list[Finding]:
@@ -170,31 +152,39 @@ def _in_range(start: str, end: str, lo: datetime | None, hi: datetime | None) ->
 
 
 def verify(source: EventSource, store: SealStore, *, start: datetime | None = None, end: datetime | None = None,
-           trusted_keys: Iterable[str] | None = None) -> VerifyReport:
+           trusted_keys: Iterable[str] | None = None, head: Path | None = None) -> VerifyReport:
     """Check every seal (signature, key, chain) and every sealed window in [start, end)
-    against the events as they are now."""
+    against the events as they are now, the stored copies of the events' fields against
+    their documents, and, with `head`, the chains against that head file (head.py; without
+    it the newest seals are not checked: the CLI always gives one)."""
     report = VerifyReport(source=source.name, store=store.name)
-    keys = _Keys(store.keys(), trusted_keys)
+    keys = KeyRing(store.keys(), trusted_keys)
     headers = store.seals()
     report.seals_checked = len(headers)
     usage = Counter(s.key_id for s in headers)
     report.keys = [{"key_id": k.key_id, "published_at": k.published_at, "seals": usage.get(k.key_id, 0),
                     "trusted": keys.trusted is None or k.key_id in keys.trusted} for k in keys.by_id.values()]
     for s in headers:
-        problem = keys.problem(s)
+        problem = _key_problem(keys, s)
         if problem:
             report.findings.append(problem)
         elif s.computed_hash() != s.seal_hash:
             report.findings.append(Finding("modified_seal", "seal_hash does not match the signed body",
                                            seal_id=s.seal_id, dataset=s.dataset, window_start=s.window_start))
     report.findings.extend(_check_chains(headers))
+    if head is not None:
+        anchored, findings = check_head(head, headers, keys)
+        report.findings.extend(findings)
+        if anchored is not None:
+            report.head = {"path": str(head), "written_at": anchored.written_at, "key_id": anchored.key_id,
+                           "chains": {ds: h.seal_id for ds, h in anchored.heads.items()}}
 
     # windows: the events now against the manifests of their seals
     groups: dict[tuple[str, str, str], list[Seal]] = defaultdict(list)
     for s in headers:
         if _in_range(s.window_start, s.window_end, start, end):
             groups[(s.dataset, s.window_start, s.window_end)].append(s)
-    expected_anywhere: dict[str, str] = {}  # event id -> seal id, over every checked window
+    expected_anywhere: dict[str, Seal] = {}  # event id -> its seal, over every checked window
     deleted: list[tuple[str, Seal]] = []
     inserted: list[tuple[str, tuple[str, str, str]]] = []
     by_ds: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
@@ -228,8 +218,14 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
                 deleted.extend((eid, seal) for eid, (_, seal) in expected.items() if eid not in seen)
 
     moved = source.lookup([eid for eid, _ in deleted]) if deleted else {}
+    # stored copies of the events' fields (DuckDB's columns) against their documents: the rows
+    # in range, and those a column took out of their sealed window
+    columns = _column_findings(source, start, end, list(moved), expected_anywhere)
+    column_changed = {f.event_id for f in columns}
     for eid, seal in deleted:
         doc = moved.get(eid)
+        if doc is not None and eid in column_changed and _belongs(doc, seal):
+            continue  # only its columns say it left the window: named by the column findings
         if doc is None:
             report.findings.append(Finding("deleted_event", f"sealed in {seal.seal_id}, no longer stored",
                                            seal_id=seal.seal_id, event_id=eid, dataset=seal.dataset,
@@ -247,6 +243,7 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
         report.findings.append(Finding("inserted_event", f"in sealed window {ws} of {ds} but in none of its seals "
                                        "(a late event is sealed in an addendum by `siem-pack seal`)",
                                        seal_id=groups[g][0].seal_id, event_id=eid, dataset=ds, window_start=ws))
+    report.findings.extend(columns)
 
     # windows behind a chain's head that hold events but have no seal
     _check_unsealed(source, headers, report, start, end)
@@ -254,8 +251,29 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
     return report
 
 
+def _column_findings(source: EventSource, start: datetime | None, end: datetime | None, moved: Sequence[str],
+                     sealed: dict[str, Seal]) -> list[Finding]:
+    """`modified_column` findings of the rows in [start, end) and of `moved`, each with the
+    seal of its event when it was checked."""
+    found = {(f.event_id, f.column): f for f in source.self_check(start, end)}
+    if moved:
+        found.update({(f.event_id, f.column): f for f in source.self_check(ids=moved)})
+    out = []
+    for f in found.values():
+        seal = sealed.get(f.event_id or "")
+        out.append(replace(f, seal_id=seal.seal_id, window_start=seal.window_start) if seal else f)
+    return out
+
+
+def _belongs(doc: dict[str, Any], seal: Seal) -> bool:
+    """The document's own dataset and @timestamp place it in the seal's window."""
+    t = event_time(doc)
+    return ((event_dataset(doc) or NO_DATASET) == seal.dataset and t is not None
+            and _ts(seal.window_start) <= t < _ts(seal.window_end))
+
+
 def _expected(heads: Sequence[Seal], full: dict[str, Seal], report: VerifyReport,
-              anywhere: dict[str, str]) -> dict[str, tuple[str, Seal]]:
+              anywhere: dict[str, Seal]) -> dict[str, tuple[str, Seal]]:
     """event id -> (sealed leaf, seal) over a window's seal and addenda whose content checks out."""
     expected: dict[str, tuple[str, Seal]] = {}
     for head in heads:
@@ -272,7 +290,7 @@ def _expected(heads: Sequence[Seal], full: dict[str, Seal], report: VerifyReport
                                    "sealed_at": seal.sealed_at})
         for eid, leaf in seal.entries():
             expected[eid] = (leaf, seal)
-            anywhere[eid] = seal.seal_id
+            anywhere[eid] = seal
     return expected
 
 
@@ -345,8 +363,11 @@ def verify_events(source: EventSource, store: SealStore, event_ids: Sequence[str
     """Proofs for several events (a case file's integrity section), in the order given."""
     docs = source.lookup(list(event_ids))
     headers = store.seals()
-    keys = _Keys(store.keys(), trusted_keys)
+    keys = KeyRing(store.keys(), trusted_keys)
     chain_problems = {f.seal_id for f in _check_chains(headers) if f.seal_id}
+    column_problems: dict[str, list[str]] = defaultdict(list)  # event id -> its columns that disagree with its doc
+    for f in source.self_check(ids=list(docs)) if docs else []:
+        column_problems[f.event_id or ""].append(f.detail)
     out: list[EventProof] = []
     cache: dict[str, Seal] = {}
     for eid in event_ids:
@@ -374,13 +395,14 @@ def verify_events(source: EventSource, store: SealStore, event_ids: Sequence[str
         leaves = [bytes.fromhex(h) for _, h in seal.entries()]
         proof = merkle.prove(leaves, index)
         problems = [f.detail for f in check_seal_content(seal)]
-        key_problem = keys.problem(seal)
+        key_problem = _key_problem(keys, seal)
         if key_problem:
             problems.append(key_problem.detail)
         if seal.seal_id in chain_problems:
             problems.append(f"seal {seal.seal_id} is out of its chain (run `siem-pack verify`)")
         if leaf.hex() != sealed_leaf:
             problems.append("the event as stored now differs from the sealed event")
+        problems.extend(column_problems.get(eid, []))
         if not proof.check(leaf) or proof.root != seal.root:
             problems.append("the audit path does not lead to the signed root")
         out.append(EventProof(
@@ -395,7 +417,7 @@ def seal_status(store: SealStore, source: EventSource | None = None) -> list[dic
     last sealed_at, head hash, key ids, signature/chain problems (no event reads), and, with a
     `source`, the events still waiting for a seal."""
     headers = store.seals()
-    keys = _Keys(store.keys(), None)
+    keys = KeyRing(store.keys(), None)
     chain = Counter(f.dataset for f in _check_chains(headers))
     rows: dict[str, dict[str, Any]] = {}
     for s in sorted(headers, key=lambda s: (s.dataset, s.seq)):
@@ -409,7 +431,7 @@ def seal_status(store: SealStore, source: EventSource | None = None) -> list[dic
         r["head_seq"], r["head_hash"] = s.seq, s.seal_hash
         if s.key_id not in r["key_ids"]:
             r["key_ids"].append(s.key_id)
-        r["problems"] += keys.problem(s) is not None
+        r["problems"] += _key_problem(keys, s) is not None
     for ds, n in chain.items():
         if ds in rows:
             rows[ds]["problems"] += n

@@ -8,6 +8,11 @@ Embedded tables: `alerts` (siem_pack.detect.alerts), `events`, `anomalies` (read
 and `siem-pack-alert-workflow` (create-only: the alerts index stays the rules job's,
 create-only); `siem-pack-metrics` (index by id). Neighbours: respond.py, cases.py,
 workflow.py and metrics.py call these; integrity gives the seal sources (`integrity()`).
+
+On Elasticsearch every read that can grow with the data (alerts, source events, anomalies,
+receipts, workflow changes) goes through siem_pack.backends.es.search_all (a point in time
+paged with `search_after`), so none stops at the 10,000-hit window; only the one alert by
+id and the case timeline's first `limit` events are single bounded searches.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..backends.es import TIME_ORDER, by, search_all
 from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX, iso_ms
 from ..errors import ClusterError, InputError
 from ..settings import ClusterSettings
@@ -36,6 +42,7 @@ METRICS_INDEX = "siem-pack-metrics"
 ANOMALIES_INDEX = "siem-pack-anomalies"
 EVENTS_INDEX = "logs-siem_pack.*"
 SEALS_INDEX = "siem-pack-seals"
+IDS_PER_QUERY = 10_000  # event ids per `terms` query (index.max_terms_count is 65,536)
 
 # columns carry the documents' dotted field names (as the `events` table does), so the
 # static report's filters read them; `doc` holds the whole document
@@ -241,11 +248,20 @@ class ESBackend:
         self.quiet = client.options(ignore_status=[404])
         self._known: set[str] = set()
 
-    def _search(self, index: str, query: dict[str, Any], size: int = 1000, sort: str = "@timestamp"
-                ) -> list[dict[str, Any]]:
-        res = self.quiet.search(index=index, query=query, size=size, sort=[{sort: {"order": "asc",
-                                "unmapped_type": "date"}}], ignore_unavailable=True, allow_no_indices=True)
+    def _first(self, index: str, query: dict[str, Any], size: int) -> list[dict[str, Any]]:
+        """A bounded read (`size` well under the 10,000-hit window), oldest first."""
+        res = self.quiet.search(index=index, query=query, size=size, sort=list(TIME_ORDER), ignore_unavailable=True,
+                                allow_no_indices=True)
         return [h["_source"] for h in res.body.get("hits", {}).get("hits", [])]
+
+    def _all(self, index: str, query: dict[str, Any], then: str | None = None,
+             source: bool | list[str] = True) -> list[dict[str, Any]]:
+        """Every matching document (`_source`, or the `source` fields of it), by `@timestamp`
+        (then by `then`, a keyword id of our own indices, as the DuckDB backend orders them),
+        through a point in time. Alerts and events get no id sort: their index may be Kibana's
+        or dynamically mapped (an id as `text` cannot be sorted); `_shard_doc` breaks the ties."""
+        sort = [*TIME_ORDER, by(then)] if then else list(TIME_ORDER)
+        return [h.get("_source", {}) for h in search_all(self.client, index, query, sort=sort, source=source)]
 
     @staticmethod
     def _range(start: datetime | None, end: datetime | None, field: str = "@timestamp") -> list[dict[str, Any]]:
@@ -257,24 +273,25 @@ class ESBackend:
         return [{"range": {field: rng}}] if rng else []
 
     def alert(self, uuid: str) -> dict[str, Any]:
-        hits = self._search(self.ix.alerts, {"term": {"kibana.alert.uuid": uuid}}, size=1)
+        hits = self._first(self.ix.alerts, {"term": {"kibana.alert.uuid": uuid}}, size=1)
         if not hits:
             raise InputError(f"no alert with kibana.alert.uuid {uuid!r}", where=self.ix.alerts)
         return flatten(hits[0])
 
     def alerts(self, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
-        return [flatten(h) for h in self._search(self.ix.alerts, {"bool": {"filter": self._range(start, end)}},
-                                                 size=10000)]
+        return [flatten(h) for h in self._all(self.ix.alerts, {"bool": {"filter": self._range(start, end)}})]
 
     def events(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
             return []
-        q = {"terms": {"event.id": list(ids)}}
-        return self._search(self.ix.events, q, size=len(ids)) + self._search(self.ix.anomalies, q, size=len(ids))
+        unique = list(dict.fromkeys(ids))
+        chunks = [{"terms": {"event.id": unique[i:i + IDS_PER_QUERY]}} for i in range(0, len(unique), IDS_PER_QUERY)]
+        return [d for index in (self.ix.events, self.ix.anomalies) for q in chunks
+                for d in self._all(index, q)]
 
     def timeline(self, user_id: str, start: datetime, end: datetime, limit: int = 200) -> list[dict[str, Any]]:
         q = {"bool": {"filter": [{"term": {"user.id": user_id}}, *self._range(start, end)]}}
-        return self._search(self.ix.events, q, size=limit)
+        return self._first(self.ix.events, q, size=limit)
 
     def anomalies(self, user_id: str | None, model: str | None, start: datetime, end: datetime
                   ) -> list[dict[str, Any]]:
@@ -283,11 +300,11 @@ class ESBackend:
             f.append({"term": {"user.id": user_id}})
         if model:
             f.append({"term": {"gen_ai.request.model": model}})
-        return self._search(self.ix.anomalies, {"bool": {"filter": f}})
+        return self._all(self.ix.anomalies, {"bool": {"filter": f}})
 
     def anomaly_ids(self, start: datetime | None, end: datetime | None) -> list[str]:
         q = {"bool": {"filter": [{"term": {"siem_pack.anomaly.is_anomalous": True}}, *self._range(start, end)]}}
-        return [str(flatten(h).get("event.id")) for h in self._search(self.ix.anomalies, q, size=10000)]
+        return [str(flatten(h).get("event.id")) for h in self._all(self.ix.anomalies, q, source=["event.id"])]
 
     def verdict_counts(self, start: datetime | None, end: datetime | None) -> dict[str, int]:
         res = self.quiet.search(index=self.ix.events, size=0, ignore_unavailable=True, allow_no_indices=True,
@@ -318,7 +335,7 @@ class ESBackend:
 
     def receipts(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         q = {"term": {"kibana.alert.uuid": alert_uuid}} if alert_uuid else {"match_all": {}}
-        return self._search(self.ix.actions, q, size=10000)
+        return self._all(self.ix.actions, q, then="siem_pack.action.receipt_id")
 
     def receipt(self, receipt_id: str) -> dict[str, Any] | None:
         res = self.quiet.get(index=self.ix.actions, id=receipt_id)  # receipts are stored by their id
@@ -329,7 +346,7 @@ class ESBackend:
 
     def workflow(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         q = {"term": {"kibana.alert.uuid": alert_uuid}} if alert_uuid else {"match_all": {}}
-        return self._search(self.ix.workflow, q, size=10000)
+        return self._all(self.ix.workflow, q, then="siem_pack.workflow.id")
 
     def write_metrics(self, docs: Sequence[Mapping[str, Any]]) -> int:
         ops: list[dict[str, Any]] = []

@@ -181,20 +181,10 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, bytes]:
-    """Parts of a multipart/form-data body by name."""
-    m = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not m:
-        return {}
-    boundary = b"--" + m.group(1).encode()
-    parts: dict[str, bytes] = {}
-    for chunk in body.split(boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, data = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        name = re.search(rb'name="([^"]+)"', head)
-        if name:
-            parts[name.group(1).decode()] = data[:-2] if data.endswith(b"\r\n") else data
-    return parts
+    """Parts of a multipart/form-data body by name (their data)."""
+    from ..deploy.kibana import multipart_parts
+
+    return {name: part.data for name, part in multipart_parts(body, content_type).items()}
 
 
 @lru_cache(maxsize=8)

@@ -1,11 +1,18 @@
 """Dashboards: every spec loads, renders to Kibana saved objects for 8.19 and 9.x, and passes
-the static and contract checks (no Kibana runs here); broken specs and objects are caught."""
+the static checks and our own model of the import request, saved objects and data views;
+broken specs and objects are caught. The conformance layer (needs the upstream contracts; no
+Kibana runs here) checks the same objects against Kibana's OpenAPI contracts, with a
+differential: every mutation of an object or the request the contracts reject, our model
+rejects too."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +29,11 @@ from siem_pack.dashboards.checks import (
     check_import_request,
     check_objects,
 )
-from siem_pack.dashboards.kibana import KIBANA_VERSIONS, import_request, saved_objects
+from siem_pack.dashboards.kibana import KIBANA_VERSIONS, ImportRequest, import_request, saved_objects
 from siem_pack.dashboards.spec import dashboards_dir, parse_dashboard
 from siem_pack.errors import ContentError, ContentErrors
+from siem_pack.testing import contracts
+from siem_pack.testing.mutations import mutations
 
 SPEC_FILES = sorted(dashboards_dir().glob("*.yml"))
 EXPECTED = {"overview", "sensitive-models", "identity", "baselines", "detections", "integrity"}
@@ -35,7 +44,7 @@ def test_every_dashboard_of_the_issue_exists() -> None:
 
 
 @pytest.mark.parametrize("path", SPEC_FILES, ids=[p.name for p in SPEC_FILES])
-def test_dashboard_spec(path: Path, contracts_dir: Path) -> None:
+def test_dashboard_spec(path: Path) -> None:
     dash = load_dashboard(path)
     assert dash.id == path.stem
     assert check_fields(dash) == []
@@ -43,12 +52,25 @@ def test_dashboard_spec(path: Path, contracts_dir: Path) -> None:
         objects = saved_objects([dash], version)
         assert [o["type"] for o in objects].count("dashboard") == 1
         assert check_objects(objects) == []
-        assert check_import_request(import_request(objects), contracts_dir) == []
-        assert check_data_views(objects, contracts_dir) == []
+        assert check_import_request(import_request(objects)) == []
+        assert check_data_views(objects) == []
 
 
-def test_all_checks_pass_together(contracts_dir: Path) -> None:
-    assert check_all(load_dashboards(), KIBANA_VERSIONS, contracts_dir) == []
+def test_all_checks_pass_together() -> None:
+    assert check_all(load_dashboards(), KIBANA_VERSIONS) == []
+
+
+def test_runtime_needs_no_contract_library(tmp_path: Path) -> None:
+    """`dashboards check` and `build` run without importing siem_pack.testing, the only reader
+    of Kibana's published contracts (and with SIEM_PACK_SHARED naming nothing)."""
+    code = ("import sys; from pathlib import Path; from siem_pack.dashboards import build as b; "
+            f"assert b.check_dashboards().problems == (); b.build(Path({str(tmp_path)!r})); "
+            "print(sorted(m for m in sys.modules if m.startswith('siem_pack.testing')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "SIEM_PACK_SHARED": str(tmp_path / "nowhere")})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+    assert (tmp_path / "9.x" / "siem-pack-dashboards.ndjson").is_file()
 
 
 def test_ndjson_is_deterministic_and_ordered() -> None:
@@ -162,22 +184,100 @@ def test_lens_schema_catches_a_malformed_column() -> None:
     assert "visualization accessor nope is not a column" in text
 
 
+def _request(req: ImportRequest, **changes: Any) -> ImportRequest:
+    return dataclasses.replace(req, **changes)
+
+
+def _texts(problems: list[Any]) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def test_import_request_violations() -> None:
+    objects = saved_objects(load_dashboards(), "9.x")
+    req = import_request(objects)
+    assert check_import_request(req) == []
+    where = f"POST {req.path}: import request:"
+    assert _texts(check_import_request(_request(req, headers={}))) == [
+        f"{where} headers: 'kbn-xsrf' is a required property"]
+    bad_query = _request(req, query={"overwrite": "yes", "createNewCopies": True, "dryRun": True})
+    assert _texts(check_import_request(bad_query)) == [
+        f"{where} query: Additional properties are not allowed ('dryRun' was unexpected)",
+        f"{where} query/overwrite: 'yes' is not of type 'boolean'",
+        f"{where} createNewCopies cannot be combined with overwrite or compatibilityMode"]
+    assert _texts(check_import_request(_request(req, method="PUT", path="/api/saved_objects/import"))) == [
+        "POST /api/saved_objects/import: import request: method: 'POST' was expected",
+        "POST /api/saved_objects/import: import request: path: '/api/saved_objects/import' does not match "
+        "'^(/s/[a-z0-9_-]+)?/api/saved_objects/_import$'"]
+    (text,) = _texts(check_import_request(_request(req, filename="dashboards.json")))
+    assert text.startswith(f"{where} body/parts/file/filename: 'dashboards.json' does not match")
+    no_attrs = _request(req, path="/s/team/api/saved_objects/_import",
+                        ndjson='{"type": "dashboard", "id": "x", "references": []}\n{"type": "lens"}\nnot json\n')
+    text = _texts(check_import_request(no_attrs))
+    assert text[0] == f"{req.filename}: NDJSON line 1 (dashboard/x): (root): 'attributes' is a required property"
+    assert text[1] == (f"{req.filename}: NDJSON line 2 (lens/None): type: 'lens' unsupported; known: dashboard, "
+                       "index-pattern")
+    assert text[2].startswith(f"{req.filename}: NDJSON line 3 is not JSON: ")
+
+
+def test_saved_object_violations() -> None:
+    objects = copy.deepcopy(saved_objects(load_dashboards(), "9.x"))
+    view = next(o for o in objects if o["id"] == "siem-pack-alerts")
+    view["attributes"]["title"] = 42
+    view["attributes"]["runtimeFieldMap"] = json.dumps({"x": {"type": "double"}})
+    dash = next(o for o in objects if o["type"] == "dashboard")
+    dash["attributes"]["panelsJSON"] = "[{"
+    dash["attributes"]["timeFrom"] = ""
+    dash["references"][0]["type"] = "visualisation"
+    dash["managed"] = "no"
+    text = " ".join(_texts(check_import_request(import_request(objects))))
+    for needle in ("(index-pattern/siem-pack-alerts): attributes/runtimeFieldMap/x: 'script' is a required property",
+                   "(index-pattern/siem-pack-alerts): attributes/title: 42 is not of type 'string'",
+                   f"({dash['type']}/{dash['id']}): attributes/panelsJSON: is not JSON: ",
+                   f"({dash['type']}/{dash['id']}): attributes/timeFrom: '' should be non-empty",
+                   f"({dash['type']}/{dash['id']}): managed: 'no' is not of type 'boolean'",
+                   f"({dash['type']}/{dash['id']}): references/0/type: 'visualisation' is not one of "):
+        assert needle in text, needle
+
+
+def test_data_view_violations() -> None:
+    objects = saved_objects(load_dashboards(), "9.x")
+    view = copy.deepcopy(next(o for o in objects if o["id"] == "siem-pack-seals"))
+    view["attributes"]["timeFieldName"] = "dataset"
+    view["attributes"]["title"] = "siem-pack-seal*"
+    stray = {**copy.deepcopy(view), "id": "someone-elses"}
+    assert _texts(check_data_views([view, stray])) == [
+        "data view siem-pack-seals: title 'siem-pack-seal*' is not the index pattern 'siem-pack-seals'",
+        "data view siem-pack-seals: time field 'dataset' is not a date field of index 'seals' (keyword)",
+        "data view someone-elses: not the data view of any of our indices (siem-pack-alerts, siem-pack-anomalies, "
+        "siem-pack-events, siem-pack-metrics, siem-pack-seals)"]
+
+
+# -- conformance: Kibana's published contracts ------------------------------------------
+@pytest.mark.parametrize("version", KIBANA_VERSIONS)
+def test_objects_meet_the_kibana_contracts(version: str, contracts_dir: Path) -> None:
+    objects = saved_objects(load_dashboards(), version)
+    assert contracts.import_request_problems(import_request(objects), contracts_dir) == []
+    assert contracts.data_view_problems(objects, contracts_dir) == []
+
+
+def test_all_checks_pass_with_the_contracts(contracts_dir: Path) -> None:
+    assert check_all(load_dashboards(), KIBANA_VERSIONS, contracts_dir) == []
+
+
 def test_import_request_contract_violations(contracts_dir: Path) -> None:
     objects = saved_objects(load_dashboards(), "9.x")
     req = import_request(objects)
-    assert check_import_request(req, contracts_dir) == []
-    no_xsrf = type(req)(path=req.path, query=req.query, headers={}, filename=req.filename, ndjson=req.ndjson)
-    assert "missing kbn-xsrf header" in str(check_import_request(no_xsrf, contracts_dir))
-    bad_query = type(req)(path=req.path, query={"overwrite": "yes", "createNewCopies": True, "dryRun": True},
-                          headers=req.headers, filename=req.filename, ndjson=req.ndjson)
-    text = str([str(p) for p in check_import_request(bad_query, contracts_dir)])
+    assert contracts.import_request_problems(req, contracts_dir) == []
+    assert "missing kbn-xsrf header" in str(contracts.import_request_problems(_request(req, headers={}), contracts_dir))
+    bad_query = _request(req, query={"overwrite": "yes", "createNewCopies": True, "dryRun": True})
+    text = str(contracts.import_request_problems(bad_query, contracts_dir))
     assert "unknown query parameter 'dryRun'" in text
     assert "?overwrite: (root): 'yes' is not of type 'boolean'" in text
-    assert "createNewCopies cannot be combined" in text
-    no_attrs = type(req)(path="/s/team/api/saved_objects/_import", query={}, headers=req.headers,
-                         filename=req.filename, ndjson='{"type": "dashboard", "id": "x", "references": []}\n')
-    assert "'attributes' is a required property" in str([str(p) for p in check_import_request(no_attrs,
-                                                                                                contracts_dir)])
+    no_attrs = _request(req, path="/s/team/api/saved_objects/_import",
+                        ndjson='{"type": "dashboard", "id": "x", "references": []}\n')
+    assert "'attributes' is a required property" in str(contracts.import_request_problems(no_attrs, contracts_dir))
+    with_contracts = _texts(check_import_request(no_attrs, contracts_dir))
+    assert any(t.startswith(f"Kibana contract {contracts_dir}: NDJSON line 1") for t in with_contracts)
 
 
 def test_data_view_contract_violation(contracts_dir: Path) -> None:
@@ -185,9 +285,69 @@ def test_data_view_contract_violation(contracts_dir: Path) -> None:
     view = copy.deepcopy(next(o for o in objects if o["type"] == "index-pattern"))
     view["attributes"]["title"] = 42
     view["attributes"]["runtimeFieldMap"] = json.dumps({"x": {"type": "double"}})
-    text = " ".join(str(p) for p in check_data_views([view], contracts_dir))
+    text = " ".join(contracts.data_view_problems([view], contracts_dir))
     assert "42 is not of type 'string'" in text
     assert "'script' is a required property" in text
+
+
+def _object_mutations(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every single-point mutation of a saved object, and of the runtime-field map its
+    runtimeFieldMap string holds (re-encoded), and that string not JSON."""
+    out = list(mutations(obj))
+    encoded = (obj.get("attributes") or {}).get("runtimeFieldMap")
+    if isinstance(encoded, str):
+        for label, rmap in mutations(json.loads(encoded)):
+            out.append((f"runtimeFieldMap > {label}", {**obj, "attributes": {
+                **obj["attributes"], "runtimeFieldMap": json.dumps(rmap)}}))
+        out.append(("runtimeFieldMap: not JSON", {**obj, "attributes": {**obj["attributes"], "runtimeFieldMap": "{"}}))
+    return out
+
+
+OBJECTS_9 = saved_objects(load_dashboards(), "9.x")
+
+
+@pytest.mark.parametrize("obj", OBJECTS_9, ids=[f"{o['type']}/{o['id']}" for o in OBJECTS_9])
+def test_differential_saved_object(obj: dict[str, Any], contracts_dir: Path) -> None:
+    """Every single-point mutation of the object that Kibana's saved-objects or data-views
+    contract rejects (in an import request of that object alone), our model rejects too."""
+    rejected = 0
+    misses = []
+    for label, mutated in _object_mutations(obj):
+        req = import_request([mutated])
+        if (contracts.import_request_problems(req, contracts_dir)
+                or contracts.data_view_problems([mutated], contracts_dir)):
+            rejected += 1
+            if not check_import_request(req) + check_data_views([mutated]):
+                misses.append(label)
+    assert rejected >= 4, f"only {rejected} mutations rejected by the contract: the differential tests little"
+    assert misses == [], f"{obj['id']}: the contracts reject, our model accepts: {misses}"
+
+
+REQUEST_MUTATIONS: dict[str, dict[str, Any]] = {
+    "no kbn-xsrf": {"headers": {}},
+    "another header only": {"headers": {"x-custom": "1"}},
+    "overwrite not boolean": {"query": {"overwrite": "yes"}},
+    "createNewCopies not boolean": {"query": {"createNewCopies": 1}},
+    "unknown query parameter": {"query": {"overwrite": True, "dryRun": True}},
+    "GET": {"method": "GET"},
+    "DELETE": {"method": "DELETE"},
+    "wrong path": {"path": "/api/saved_objects/import"},
+    "export path": {"path": "/api/saved_objects/_export"},
+    "line not JSON": {"ndjson": "{\n"},
+    "line without type": {"ndjson": '{"id": "x", "attributes": {}, "references": []}\n'},
+    "line without id": {"ndjson": '{"type": "dashboard", "attributes": {"title": "x"}, "references": []}\n'},
+    "line without attributes": {"ndjson": '{"type": "dashboard", "id": "x", "references": []}\n'},
+    "attributes not an object": {"ndjson": '{"type": "dashboard", "id": "x", "attributes": [], "references": []}\n'},
+    "references not a list": {"ndjson": '{"type": "dashboard", "id": "x", "attributes": {}, "references": {}}\n'},
+}
+
+
+@pytest.mark.parametrize("changes", REQUEST_MUTATIONS.values(), ids=list(REQUEST_MUTATIONS))
+def test_differential_import_request(changes: dict[str, Any], contracts_dir: Path) -> None:
+    """Each broken request: Kibana's saved-objects contract rejects it, and so does our model."""
+    req = _request(import_request(OBJECTS_9), **changes)
+    assert contracts.import_request_problems(req, contracts_dir)
+    assert check_import_request(req)
 
 
 # -- templates ---------------------------------------------------------------------

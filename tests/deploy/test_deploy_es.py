@@ -16,7 +16,7 @@ from elasticsearch import AuthenticationException, AuthorizationException, Elast
 from siem_pack.cli import main
 from siem_pack.deploy import commands
 from siem_pack.deploy.apply import DeployError, apply
-from siem_pack.deploy.bundle import Bundle, DeployObject
+from siem_pack.deploy.bundle import Bundle, DeployObject, load_roles
 from siem_pack.deploy.plan import Plan, judge
 from siem_pack.settings import ClusterSettings
 from siem_pack.testing.es import cleanup_prefix
@@ -63,8 +63,8 @@ def test_plan_on_an_empty_cluster_creates_everything_and_exits_1(es_settings: Cl
 def test_deploy_then_redeploy_changes_nothing(es_settings: ClusterSettings, deployed_prefix: str, deployed: Any) -> None:
     p, result, keys = deployed
     assert result.applied and len(result.applied) == len(p.pending)
-    assert sorted(x.name for x in keys.iterdir()) == sorted(f"{j}.key" for j in
-                                                          ("baselines", "metrics", "respond", "rules", "seal"))
+    assert sorted(x.name for x in keys.iterdir()) == sorted(f"{r.job}.key" for r in load_roles())
+    assert {"baselines", "metrics", "respond", "rules", "seal"} <= {r.job for r in load_roles()}
     again = commands.make_plan(es_settings, prefix=deployed_prefix)
     assert [f"{c.kind}/{c.name}" for c in again.pending] == []
     res = _cli(es_settings, "plan", "--prefix", deployed_prefix)
@@ -102,14 +102,14 @@ def test_a_newer_bundle_is_an_update_with_a_diff(es: Elasticsearch, es_settings:
     es.security.put_role(name=role, body={k: body[k] for k in ("cluster", "indices", "metadata", "description")})
     change = next(c for c in commands.make_plan(es_settings, prefix=deployed_prefix).changes if c.name == role)
     assert change.action == "update" and change.note == "bundle changed"
-    assert change.diff == ['cluster: ["monitor", "manage"] → ["monitor"]']
+    assert change.diff == ['+ cluster[1] = "manage" (not in the bundle; deploy removes it)']
     commands.deploy(es_settings, prefix=deployed_prefix)
     assert commands.make_plan(es_settings, prefix=deployed_prefix).pending == []
 
 
 def test_status_reports_installed_and_jobs(es_settings: ClusterSettings, deployed_prefix: str, deployed: Any) -> None:
     st = commands.status(es_settings, prefix=deployed_prefix)
-    assert st["missing"] == 0 and st["drifted"] == [] and st["outdated"] == []
+    assert st["missing"] == [] and st["drifted"] == [] and st["outdated"] == [] and st["in_sync"] is True
     assert st["versions"] and st["jobs"]["seal"]["last_run"] is None and st["jobs"]["seal"]["recent"] is False
     res = _cli(es_settings, "status", "--prefix", deployed_prefix)
     assert res.exit_code == 0, res.output
@@ -180,7 +180,7 @@ def test_deploy_prints_no_secret_and_uninstall_removes_only_what_we_own(
     assert res.exit_code == 0 and "would remove" in res.stdout and f"{es_prefix}theirs" not in res.stdout
     res = _cli(es_settings, "uninstall", "--prefix", es_prefix)
     assert res.exit_code == 0, res.output
-    assert "kept data index" in res.stdout
+    assert f"data index(es)/data stream(s): {es_prefix}logs-siem_pack." in res.stdout
     after = commands.make_plan(es_settings, prefix=es_prefix)
     assert {c.action for c in after.changes if c.kind != "index"} == {"create"}
     assert es.indices.exists_index_template(name=f"{es_prefix}theirs")

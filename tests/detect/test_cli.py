@@ -24,7 +24,7 @@ def test_list_json() -> None:
 def test_build_and_export(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["rules", "build", "--out", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
-    assert "valid against 8.19 and 9.5" in res.output
+    assert "25 rule(s) valid against schema/kibana/rule.yml" in res.output
     res = CliRunner().invoke(main, ["rules", "export", "--out", str(tmp_path / "e"), "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)
@@ -66,6 +66,20 @@ def test_bad_field_exits_1_naming_file_and_field(tmp_path: Path, monkeypatch: py
     line = res.output.strip().splitlines()[0]
     assert line.startswith("siem-pack: error: ") and "secret_in_prompt.toml:" in line
     assert "field 'siem_pack.secret.detector' is not in schema/fields.yml" in line
+
+
+def test_build_exits_1_naming_the_file_our_schema_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _broken_content(tmp_path)
+    p = root / "detections" / "secret_in_prompt.toml"
+    p.write_text((content_root() / "detections" / "secret_in_prompt.toml").read_text()
+                 .replace("max_signals = 100", "max_signals = 0"))
+    monkeypatch.setenv("SIEM_PACK_CONTENT", str(root))
+    for args in (["rules", "build"], ["rules", "export", "--out", str(tmp_path / "out")]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1, res.output
+        assert res.output.strip() == (f"siem-pack: error: {p}: API body fails schema/kibana/rule.yml (query): "
+                                      "max_signals: 0 is less than the minimum of 1")
+    assert not (tmp_path / "out").exists()
 
 
 def test_failing_fixture_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,7 @@
 """Allow-list exceptions are honoured by both runners (until they expire) and reach the
-Kibana payloads as exception lists and items."""
+Kibana payloads as exception lists and items, which validate against our own schema
+(schema/kibana/exception.yml) and, in the conformance layer, against Kibana's exceptions
+contract, with a differential: what that contract rejects, our schema rejects too."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from siem_pack.detect.fixtures import es_index_fixture, fixture_dir, fixture_tic
 from siem_pack.detect.rules import AllowEntry, Rule
 from siem_pack.detect.runner_es import ElasticsearchBackend
 from siem_pack.detect.schedule import evaluate
+from siem_pack.errors import ContentError
+from siem_pack.testing import contracts
+from siem_pack.testing.mutations import mutations
 
 from .conftest import BY_STEM, ENTRIES, RULES
 
@@ -82,18 +87,64 @@ def test_kibana_payload_references_exception_lists() -> None:
     assert len(lines) == len(RULES) + len(objs)
 
 
-def test_exception_items_validate_against_the_exceptions_api_spec(contracts_dir: Path) -> None:
-    import jsonschema
-    import yaml
+EXCEPTION_FILES = sorted({e.path for e in ENTRIES})
 
-    spec = yaml.safe_load((contracts_dir / "kibana-openapi" / "exceptions" /
-                           "security_solution_exceptions_api_2023_10_31.bundled.schema.yaml").read_text())
-    comps = spec["components"]["schemas"]
-    item_schema = {"components": spec["components"], "$ref": "#/components/schemas/ExceptionListItemEntryArray"}
-    assert "ExceptionListItemEntryArray" in comps
+
+def _objects_of(path: Path) -> list[dict[str, Any]]:
+    """The exception lists and items an exception file contributes (with its rules' lists)."""
+    mine = [e for e in ENTRIES if e.path == path]
+    return exception_objects(RULES, mine)
+
+
+@pytest.mark.parametrize("path", EXCEPTION_FILES, ids=[p.name for p in EXCEPTION_FILES])
+def test_exception_objects_validate_against_our_schema(path: Path) -> None:
+    objects = _objects_of(path)
+    assert objects and all(kibana.validate(o, kibana.EXCEPTION_SCHEMA) == [] for o in objects), path.name
+
+
+def test_our_schema_rejects_broken_exception_objects() -> None:
+    objects = exception_objects(RULES, ENTRIES)
+    item = json.loads(json.dumps(next(o for o in objects if "item_id" in o)))
+    item["entries"][0]["operator"] = "is"
+    item["expire_time"] = "31/03/2027"
+    item["bogus"] = 1
+    problems = kibana.validate(item, kibana.EXCEPTION_SCHEMA)
+    assert problems[:2] == ["(root): Additional properties are not allowed ('bogus' was unexpected)",
+                            "entries/0/operator: 'is' is not one of ['excluded', 'included']"]
+    assert len(problems) == 3 and problems[2].startswith("expire_time: '31/03/2027' does not match")
+    listed = json.loads(json.dumps(next(o for o in objects if "item_id" not in o)))
+    del listed["id"]
+    assert kibana.validate(listed, kibana.EXCEPTION_SCHEMA) == ["(root): 'id' is a required property"]
+
+
+def test_build_names_the_exception_file_of_a_broken_item() -> None:
+    entry = replace(ENTRIES[0], match=(("user.id", ""),))
+    rule = next(r for r in RULES if r.rule_id in entry.rule_ids)
+    with pytest.raises(ContentError) as exc:
+        kibana.build([rule], [entry])
+    assert str(exc.value) == (f"{entry.path}: exception item {entry.item_id}--{rule.stem} fails "
+                              "schema/kibana/exception.yml: entries/0/value: '' should be non-empty")
+
+
+def test_exception_objects_validate_against_the_exceptions_api_spec(contracts_dir: Path) -> None:
     for o in exception_objects(RULES, ENTRIES):
-        if "item_id" in o:
-            jsonschema.Draft4Validator(item_schema).validate(o["entries"])
+        assert contracts.exception_problems(o, contracts_dir) == [], o.get("item_id") or o["list_id"]
+
+
+@pytest.mark.parametrize("path", EXCEPTION_FILES, ids=[p.name for p in EXCEPTION_FILES])
+def test_differential_exception_objects(path: Path, contracts_dir: Path) -> None:
+    """Every single-point mutation of the file's lists and items that the exceptions contract
+    rejects, our schema rejects too."""
+    rejected = 0
+    misses = []
+    for obj in _objects_of(path):
+        for label, mutated in mutations(obj):
+            if contracts.exception_problems(mutated, contracts_dir):
+                rejected += 1
+                if not kibana.validate(mutated, kibana.EXCEPTION_SCHEMA):
+                    misses.append(f"{obj.get('item_id') or obj['list_id']}: {label}")
+    assert rejected >= 40, f"only {rejected} mutations rejected by the contract: the differential tests little"
+    assert misses == [], f"the contract rejects, our schema accepts: {misses}"
 
 
 def test_splunk_search_carries_exceptions() -> None:

@@ -1,5 +1,7 @@
 """Fixtures the ingest tests share: the pipelines as loaded, and the same pipelines PUT on the
-OpenSearch node under a unique prefix (for the differential tests)."""
+OpenSearch node under a unique prefix (for the differential tests); and the `--regen-golden`
+flag, which rewrites the golden files of our own samples (test_golden.py) instead of comparing
+with them. It is an option of this folder: `pytest tests/ingest --regen-golden`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,17 @@ import pytest
 
 from siem_pack.ingest.pipeline import PipelineSet, load_pipelines
 from siem_pack.testing.pipelines import prefix_names
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="rewrite tests/ingest/golden/*.json from the pipelines' output (review the diff)")
+
+
+@pytest.fixture(scope="session")
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    """True under --regen-golden: the golden test writes its files instead of comparing."""
+    return bool(request.config.getoption("regen_golden", default=False))
 
 
 @pytest.fixture(scope="module")

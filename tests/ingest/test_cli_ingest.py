@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
+from sample_cases import PROMPT_START, prompt_record
 
 from siem_pack.cli import main
 from siem_pack.paths import content_dir
@@ -24,10 +25,11 @@ def test_ingest_prints_the_invariant_per_format(tmp_path: Path, db_path: Path) -
     f = tmp_path / "mixed.ndjson"
     f.write_text(SAMPLE.read_text().splitlines()[0] + '\n{"not": "a known format"}\n{broken\n')
     code, out, err = _run("ingest", str(f), "--db", str(db_path))
-    assert code == 0, err
+    assert code == 1, err  # two records dead-lettered: exit 1, as README's exit codes say
     assert f"ingest into embedded store {db_path}" in out
     assert re.search(r"\n  openai_compatible +1 +1 +0 +0 +0  ok\n", out), out
-    assert re.search(r"\n  unknown +2 +0 +0 +0 +2  ok\n", out), out
+    assert re.search(r"\n  unknown +2 +0 +0 +0 +2  DEAD LETTERS\n", out), out
+    assert "result: 2 of 3 records dead-lettered" in out, out
     assert "invariant: read = stored + already present + dropped + dead-lettered" in out
     code, out, _ = _run("ingest", str(f), "--db", str(db_path), "--json")
     summary = json.loads(out)
@@ -97,13 +99,11 @@ def test_pipelines_list_reports_content_errors_with_exit_1(tmp_path: Path, monke
     assert f"siem-pack: error: {root / 'ingest_pipelines' / 'siem_pack-broken.yml'}: processors[0] grokk tag=oops: unknown processor [grokk]" in err
 
 
-def test_keep_content_truncated_is_a_setting(tmp_path: Path, fixtures_dir: Path) -> None:
+def test_keep_content_truncated_is_a_setting(tmp_path: Path) -> None:
     """Prompt text is not stored by default; --keep-content truncated keeps it, cut and redacted."""
     import duckdb
 
-    from siem_pack.ingest.formats import FORMATS
-
-    text = FORMATS["bedrock_invocation"].samples[0].records(fixtures_dir)[0]
+    text = prompt_record()
     src = tmp_path / "one.ndjson"
     src.write_text(text + "\n")
     prompts = {}
@@ -114,6 +114,6 @@ def test_keep_content_truncated_is_a_setting(tmp_path: Path, fixtures_dir: Path)
         with duckdb.connect(str(db), read_only=True) as con:
             prompts[mode] = con.execute('SELECT "siem_pack.content.prompt" FROM events').fetchall()[0][0]
     assert prompts["none"] is None
-    assert prompts["truncated"].startswith("The following text") and len(prompts["truncated"]) == 257
+    assert prompts["truncated"].startswith(PROMPT_START) and len(prompts["truncated"]) == 257
     res = CliRunner().invoke(main, ["ingest", str(src), "--db", str(tmp_path / "x.duckdb"), "--keep-content", "all"])
     assert res.exit_code == 2 and "Invalid value for '--keep-content'" in res.output

@@ -18,11 +18,12 @@ from typing import Any
 import duckdb
 import pytest
 from click.testing import CliRunner
+from sample_cases import PROMPT_SAMPLE, prompt_record, records, sample_params
 from test_differential import assert_same
 
 from siem_pack.cli import main
 from siem_pack.errors import ConfigError
-from siem_pack.ingest.formats import FORMATS
+from siem_pack.ingest.formats import Format, Sample
 from siem_pack.ingest.pipeline import ENTRY, PipelineSet
 from siem_pack.ingest.reader import Record
 from siem_pack.ingest.runner import CONTENT_MODES, Normalizer, ingest
@@ -53,9 +54,9 @@ def _first_prompt(node: Any) -> str | None:
     return None
 
 
-def _bedrock(fixtures_dir: Path, prompt: str | None = PROMPT) -> str:
-    """The first Bedrock invocation sample with its first prompt replaced by `prompt`."""
-    rec = json.loads(FORMATS["bedrock_invocation"].samples[0].records(fixtures_dir)[0])
+def _bedrock(prompt: str | None = PROMPT) -> str:
+    """Our Bedrock invocation record (sample_cases.PROMPT_SAMPLE) with its first prompt replaced by `prompt`."""
+    rec = json.loads(prompt_record())
     content = rec["input"]["inputBodyJson"]["messages"][0]["content"][0]
     assert content["type"] == "text"
     if prompt is not None:
@@ -70,8 +71,8 @@ def _expected(record: str) -> tuple[str, int]:
     return hashlib.sha256(redacted.encode("utf-8")).hexdigest(), len(redacted)
 
 
-def test_hashed_mode_stores_the_hash_and_never_the_text(tmp_path: Path, fixtures_dir: Path) -> None:
-    record = _bedrock(fixtures_dir)
+def test_hashed_mode_stores_the_hash_and_never_the_text(tmp_path: Path) -> None:
+    record = _bedrock()
     assert "\\u00e9" in record and "\\n" in record and '\\"quarterly\\"' in record
     src = tmp_path / "one.ndjson"
     src.write_text(record + "\n")
@@ -97,27 +98,26 @@ def test_hashed_mode_stores_the_hash_and_never_the_text(tmp_path: Path, fixtures
     assert want_hash in dump
 
 
-def test_the_hash_is_of_the_redacted_prompt_never_of_the_secret(fixtures_dir: Path, pipelines: PipelineSet) -> None:
+def test_the_hash_is_of_the_redacted_prompt_never_of_the_secret(pipelines: PipelineSet) -> None:
     """Hashing the clear text would let anyone confirm a guessed secret: the key's marker is
     hashed instead, so the same prompt with another key hashes the same."""
     norm = Normalizer(pipelines, content_mode="hashed")
-    record = _bedrock(fixtures_dir)
+    record = _bedrock()
     _, doc = norm.normalize(Record("t", 1, record))
     assert isinstance(doc, dict)
     content = doc["siem_pack"]["content"]
     clear = PROMPT
     assert content["prompt_hash"] != hashlib.sha256(clear.encode()).hexdigest()
     assert content["prompt_hash"] == hashlib.sha256(clear.replace(AWS_KEY, MARKER).encode()).hexdigest()
-    other = _bedrock(fixtures_dir, PROMPT.replace(AWS_KEY, "AKIA" + "B2C3D4E5F6G7H8J9"))
+    other = _bedrock(PROMPT.replace(AWS_KEY, "AKIA" + "B2C3D4E5F6G7H8J9"))
     _, doc2 = norm.normalize(Record("t", 2, other))
     assert isinstance(doc2, dict) and doc2["siem_pack"]["content"] == content
     assert AWS_KEY not in json.dumps(doc) and "quarterly" not in json.dumps(doc)
 
 
-def test_hashed_mode_hashes_the_whole_prompt_not_the_truncated_one(fixtures_dir: Path,
-                                                                   pipelines: PipelineSet) -> None:
+def test_hashed_mode_hashes_the_whole_prompt_not_the_truncated_one(pipelines: PipelineSet) -> None:
     long_prompt = "x" * 300 + " the end"
-    record = _bedrock(fixtures_dir, long_prompt)
+    record = _bedrock(long_prompt)
     _, hashed = Normalizer(pipelines, content_mode="hashed").normalize(Record("t", 1, record))
     _, truncated = Normalizer(pipelines, content_mode="truncated").normalize(Record("t", 1, record))
     _, none = Normalizer(pipelines).normalize(Record("t", 1, record))
@@ -141,10 +141,9 @@ def test_a_record_without_a_prompt_gets_no_content_fields(pipelines: PipelineSet
     assert isinstance(doc, dict) and "content" not in doc["siem_pack"]
 
 
-def test_cli_accepts_hashed_by_option_and_environment_and_refuses_unknown_modes(tmp_path: Path,
-                                                                                fixtures_dir: Path) -> None:
+def test_cli_accepts_hashed_by_option_and_environment_and_refuses_unknown_modes(tmp_path: Path) -> None:
     src = tmp_path / "one.ndjson"
-    src.write_text(_bedrock(fixtures_dir) + "\n")
+    src.write_text(_bedrock() + "\n")
     db = tmp_path / "env.duckdb"
     res = CliRunner().invoke(main, ["ingest", str(src), "--db", str(db)], env={"SIEM_PACK_CONTENT_MODE": "hashed"})
     assert res.exit_code == 0, res.output
@@ -163,11 +162,10 @@ def test_cli_accepts_hashed_by_option_and_environment_and_refuses_unknown_modes(
         Normalizer(content_mode="full")  # type: ignore[arg-type]  # the pipeline's hint is not a mode
 
 
-def test_a_shipper_setting_hashed_on_the_cluster_pipeline_keeps_nothing(fixtures_dir: Path,
-                                                                        pipelines: PipelineSet) -> None:
+def test_a_shipper_setting_hashed_on_the_cluster_pipeline_keeps_nothing(pipelines: PipelineSet) -> None:
     """On a cluster fed by Agent/Filebeat nothing hashes after the pipeline: the `hashed` hint
     there keeps neither text nor hash (docs/ingest.md)."""
-    out = pipelines.executor.run(ENTRY, {"message": _bedrock(fixtures_dir),
+    out = pipelines.executor.run(ENTRY, {"message": _bedrock(),
                                          "siem_pack": {"content_mode": "hashed"}})
     assert out.error is None and out.doc is not None
     assert "content" not in out.doc["siem_pack"] and "content_mode" not in out.doc["siem_pack"]
@@ -175,10 +173,10 @@ def test_a_shipper_setting_hashed_on_the_cluster_pipeline_keeps_nothing(fixtures
 
 
 @pytest.mark.elasticsearch
-def test_hashed_mode_on_elasticsearch_stores_no_text(tmp_path: Path, fixtures_dir: Path, es_settings: Any,
-                                                     es: Any, es_prefix: str) -> None:
+def test_hashed_mode_on_elasticsearch_stores_no_text(tmp_path: Path, es_settings: Any, es: Any,
+                                                     es_prefix: str) -> None:
     src = tmp_path / "one.ndjson"
-    record = _bedrock(fixtures_dir)
+    record = _bedrock()
     src.write_text(record + "\n")
     index = es_prefix + "-logs-siem_pack.{format}-{namespace}"
     summary = ingest([src], settings=es_settings, index=index, content_mode="hashed")
@@ -194,21 +192,17 @@ def test_hashed_mode_on_elasticsearch_stores_no_text(tmp_path: Path, fixtures_di
 
 
 # ---- the content hints on the real OpenSearch node ------------------------------------------
-def _prompt_samples() -> list[Any]:
-    return [pytest.param(f.name, id=f.name) for f in FORMATS.values()]
-
-
 @pytest.mark.opensearch
-@pytest.mark.parametrize("fmt", _prompt_samples())
-def test_content_hints_match_opensearch(fmt: str, pipelines: PipelineSet, remote_pipelines: str, opensearch: Any,
-                                        fixtures_dir: Path) -> None:
-    """Every sample of the format with each content hint (and a planted key in a prompt where
-    the format has one): OpenSearch `_simulate` and the executor give identical documents."""
-    records = [r for s in FORMATS[fmt].samples for r in s.records(fixtures_dir)]
-    if fmt == "bedrock_invocation":
-        records += [_bedrock(fixtures_dir), _bedrock(fixtures_dir, "y" * 400 + " é\\n")]
+@pytest.mark.parametrize(("fmt", "sample"), sample_params())
+def test_content_hints_match_opensearch(fmt: Format, sample: Sample, pipelines: PipelineSet, remote_pipelines: str,
+                                        opensearch: Any, request: pytest.FixtureRequest) -> None:
+    """Every record of the sample with each content hint (and, with our Bedrock prompt sample, a
+    planted key in a prompt): OpenSearch `_simulate` and the executor give identical documents."""
+    texts = records(sample, request)
+    if sample == PROMPT_SAMPLE:
+        texts += [_bedrock(), _bedrock("y" * 400 + " é\\n")]
     docs: list[dict[str, Any]] = [{"message": r, "siem_pack": {"content_mode": hint}}
-            for hint in ("truncated", "full", "hashed") for r in records]
+            for hint in ("truncated", "full", "hashed") for r in texts]
     remote = opensearch.request("POST", f"/_ingest/pipeline/{remote_pipelines}{ENTRY}/_simulate",
                                 {"docs": [{"_source": copy.deepcopy(d)} for d in docs]})["docs"]
     local = [pipelines.executor.run(ENTRY, copy.deepcopy(d)) for d in docs]

@@ -5,7 +5,8 @@ ingest time). Two levels:
 - processor cases (tests/ingest/pipelines_for_tests/processor_cases.yml): each processor's
   semantics, failure messages included;
 - every format of siem_pack.ingest.formats.FORMATS on every sample file, through the real
-  entry pipeline and every pipeline it calls (generated ones included).
+  entry pipeline and every pipeline it calls (generated ones included): our own samples
+  always, the upstream ones as the conformance layer (sample_cases).
 
 And: Elasticsearch accepts every pipeline where doctor reports the processors; where it does
 not (our test node has no ingest processors), the test skips naming the missing ones.
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sample_cases import records, sample_params
 
 from siem_pack.ingest.pipeline import ENTRY, PipelineSet, pipelines_from_bodies
 from siem_pack.testing.pipelines import prefix_names
@@ -126,26 +128,19 @@ def test_processor_semantics_match_opensearch(name: str, opensearch: Any) -> Non
 
 
 # ---- every format, every sample ---------------------------------------------------------------
-def _formats() -> list[Any]:
-    try:
-        from siem_pack.ingest.formats import FORMATS
-    except ImportError:  # pragma: no cover - the registry is written in parallel
-        return []
-    return [pytest.param(f, s, id=f"{f.name}/{Path(s.path).name}") for f in FORMATS.values() for s in f.samples]
-
-
-def _inputs(fmt: Any, sample: Any, fixtures_dir: Path, hinted: bool) -> list[dict[str, Any]]:
-    records = sample.records(fixtures_dir)
-    assert records, f"no records in {sample.path}"
-    return [{"message": r, **({"siem_pack": {"format": fmt.name}} if hinted else {})} for r in records]
+def _inputs(fmt: Any, texts: list[str], hinted: bool) -> list[dict[str, Any]]:
+    return [{"message": r, **({"siem_pack": {"format": fmt.name}} if hinted else {})} for r in texts]
 
 
 @pytest.mark.opensearch
 @pytest.mark.parametrize("hinted", [False, True], ids=["auto", "hinted"])
-@pytest.mark.parametrize(("fmt", "sample"), _formats())
+@pytest.mark.parametrize(("fmt", "sample"), sample_params())
 def test_format_samples_match_opensearch(fmt: Any, sample: Any, hinted: bool, pipelines: PipelineSet,
-                                         remote_pipelines: str, opensearch: Any, fixtures_dir: Path) -> None:
-    docs = _inputs(fmt, sample, fixtures_dir, hinted)
+                                         remote_pipelines: str, opensearch: Any,
+                                         request: pytest.FixtureRequest) -> None:
+    texts = records(sample, request)
+    assert texts, f"no records in {sample.path}"
+    docs = _inputs(fmt, texts, hinted)
     remote = opensearch.request("POST", f"/_ingest/pipeline/{remote_pipelines}{ENTRY}/_simulate",
                                 {"docs": [{"_source": copy.deepcopy(d)} for d in docs]})["docs"]
     local = [pipelines.executor.run(ENTRY, copy.deepcopy(d)) for d in docs]

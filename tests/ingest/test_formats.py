@@ -2,13 +2,14 @@
 
 - every format has its pipeline file and the entry pipeline knows it (route and hint list);
 - every record of every sample normalizes without error, with the hint and by recognition;
-- where Elastic publishes an `-expected.json`, our core fields (time, identity, model, tokens,
+- (conformance) where Elastic publishes an `-expected.json`, our core fields (time, identity, model, tokens,
   source address, action, outcome) agree with it, except the deliberate differences listed
   in docs/differences.md (DIFFERENCES below, each with its reason there);
 - a record of no known format fails with "unknown format" (it is dead-lettered, never guessed).
 
-One case per sample file, its id the file name. OpenSearch gives the same documents: that is
-tests/ingest/test_differential.py.
+One case per sample file, its id the file name; upstream samples are the conformance layer
+(sample_cases). Our own samples' expected ECS output is in tests/ingest/golden/
+(test_golden.py). OpenSearch gives the same documents: that is tests/ingest/test_differential.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from typing import Any
 
 import pytest
 import yaml
+from sample_cases import PROMPT_START, prompt_record, records, sample_params
 
 from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS, SHARED_PIPELINES, Format, Sample
 from siem_pack.ingest.pipeline import PipelineSet
 from siem_pack.paths import content_dir, content_root
 from siem_pack.store import flatten
 
-SAMPLES = [(fmt, s) for fmt in FORMATS.values() for s in fmt.samples]
-WITH_EXPECTED = [(fmt, s) for fmt, s in SAMPLES if s.expected]
+WITH_EXPECTED = [(fmt, s) for fmt in FORMATS.values() for s in fmt.samples if s.expected]
 
 # Core fields compared with Elastic's expected documents. Identity fields of Elastic's output
 # are raw ids: ours keep every raw id in related.user and put the canonical id in user.id.
@@ -86,12 +87,12 @@ def test_every_format_has_its_pipeline_and_route() -> None:
     assert files == {ENTRY_PIPELINE, *SHARED_PIPELINES, *(f.pipeline_id for f in FORMATS.values())}
 
 
-@pytest.mark.parametrize(("fmt", "sample"), SAMPLES, ids=[Path(s.path).name for _, s in SAMPLES])
-def test_sample_normalizes_with_hint_and_by_recognition(pipelines: PipelineSet, fixtures_dir: Path,
+@pytest.mark.parametrize(("fmt", "sample"), sample_params())
+def test_sample_normalizes_with_hint_and_by_recognition(pipelines: PipelineSet, request: pytest.FixtureRequest,
                                                         fmt: Format, sample: Sample) -> None:
-    records = sample.records(fixtures_dir)
-    assert records, f"{sample.path}: no records"
-    for n, text in enumerate(records, 1):
+    texts = records(sample, request)
+    assert texts, f"{sample.path}: no records"
+    for n, text in enumerate(texts, 1):
         hinted = _run(pipelines, text, fmt.name)
         assert hinted.error is None, f"{sample.path} record {n}: {hinted.error}"
         doc = flatten(hinted.doc)
@@ -119,7 +120,7 @@ def _pairs(records: list[str], expected: list[dict[str, Any]]) -> list[tuple[str
     return list(zip(records, expected, strict=False))
 
 
-@pytest.mark.parametrize(("fmt", "sample"), WITH_EXPECTED, ids=[Path(s.path).name for _, s in WITH_EXPECTED])
+@pytest.mark.parametrize(("fmt", "sample"), WITH_EXPECTED, ids=[s.name for _, s in WITH_EXPECTED])
 def test_core_fields_agree_with_elastic(pipelines: PipelineSet, fixtures_dir: Path, fmt: Format, sample: Sample) -> None:
     expected_file = sample.expected_file(fixtures_dir)
     assert expected_file is not None
@@ -162,14 +163,13 @@ def test_missing_timestamp_is_an_error(pipelines: PipelineSet) -> None:
     assert out.error is not None and "missing timestamp" in str(out.error)
 
 
-def test_prompts_never_stay_in_event_original(pipelines: PipelineSet, fixtures_dir: Path) -> None:
-    sample = FORMATS["bedrock_invocation"].samples[0]
-    text = sample.records(fixtures_dir)[0]
-    assert "classify what Elastic Fleet integration" in text
+def test_prompts_never_stay_in_event_original(pipelines: PipelineSet) -> None:
+    text = prompt_record()
     out = _run(pipelines, text, None)
     assert out.error is None
     original = out.doc["event"]["original"]
-    assert "classify what Elastic Fleet integration" not in original
+    assert PROMPT_START not in original and "Checklist" not in original
+    assert "card holder names" not in original  # the completion
     assert '"text":"[CONTENT]"' in original
     json.loads(original)  # still a JSON record
 
@@ -198,20 +198,20 @@ def test_pipeline_file_is_canonical_and_tagged(path: Path) -> None:
     assert len(tags) == len(set(tags)), f"{path.name}: duplicate tags"
 
 
-def test_content_is_kept_only_when_asked_and_then_truncated(pipelines: PipelineSet, fixtures_dir: Path) -> None:
-    text = FORMATS["bedrock_invocation"].samples[0].records(fixtures_dir)[0]
+def test_content_is_kept_only_when_asked_and_then_truncated(pipelines: PipelineSet) -> None:
+    text = prompt_record()
     default = _run(pipelines, text, None)
     assert "content" not in default.doc["siem_pack"]
     kept = pipelines.executor.run(ENTRY_PIPELINE, {"message": text, "siem_pack": {"content_mode": "truncated"}})
     assert kept.error is None, kept.error
     prompt = kept.doc["siem_pack"]["content"]["prompt"]
-    assert prompt.startswith("The following text is from a github issue") and prompt.endswith("…")
+    assert prompt.startswith(PROMPT_START) and prompt.endswith("…")
     assert len(prompt) == 257
     assert "content_mode" not in kept.doc["siem_pack"]
-    assert "classify what Elastic Fleet" not in kept.doc["event"]["original"]
-    leaky = text.replace("The following text", "AKIAIOSFODNN7EXAMPLE The following text")
+    assert PROMPT_START not in kept.doc["event"]["original"]
+    leaky = text.replace(PROMPT_START, "AKIAIOSFODNN7EXAMPLE " + PROMPT_START)
     kept = pipelines.executor.run(ENTRY_PIPELINE, {"message": leaky, "siem_pack": {"content_mode": "truncated"}})
-    assert kept.doc["siem_pack"]["content"]["prompt"].startswith("[REDACTED:aws_access_key_id] The following")
+    assert kept.doc["siem_pack"]["content"]["prompt"].startswith("[REDACTED:aws_access_key_id] " + PROMPT_START)
 
 
 def test_docs_name_every_format_and_the_model_id_difference() -> None:

@@ -178,22 +178,37 @@ def test_configuration_errors(geo_dir: Path, tmp_path: Path) -> None:
         GeoIp.from_config({"field": "ip", "database_file": CITY, "properties": ["asn"]}, geo_dir)
 
 
-def test_ingest_adds_geography_to_fixture_events(geo_dir: Path, fixtures_dir: Path) -> None:
-    """End to end offline: the Azure AI Foundry gateway fixture carries MaxMind test addresses;
-    its normalized events get the test database's geography through siem_pack-geo."""
-    from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS
+def _foundry_gateway_sources(geo_dir: Path, upstream: bool, fixtures: Path | None) -> dict[str, Any]:
+    """`source` of each normalized event of the Azure AI Foundry gateway sample (ours, or the
+    upstream one), by address, through the entry pipeline with siem_pack-geo on geo_dir."""
+    from siem_pack.ingest.formats import FORMATS
     from siem_pack.ingest.pipeline import load_pipelines
     from siem_pack.ingest.reader import Record
     from siem_pack.ingest.runner import normalize_records
 
     pipelines = load_pipelines(geoip_db=geo_dir)
-    entry = pipelines.body(ENTRY_PIPELINE)
-    if not any((p.get("pipeline") or {}).get("name") == GEO_PIPELINE for p in entry["processors"]):
-        pytest.skip(f"{ENTRY_PIPELINE} does not call {GEO_PIPELINE} yet (content: see /tmp/geo-step.txt)")
-    sample = next(s for s in FORMATS["azure_ai_foundry"].samples if "gateway" in s.path)
-    records = [Record(source=sample.path, line=i + 1, text=t) for i, t in enumerate(sample.records(fixtures_dir))]
+    sample = next(s for s in FORMATS["azure_ai_foundry"].samples if "gateway" in s.path and s.upstream == upstream)
+    records = [Record(source=sample.path, line=i + 1, text=t) for i, t in enumerate(sample.records(fixtures))]
     events = normalize_records(records, "azure_ai_foundry", pipelines).events
-    by_ip = {e["source"]["ip"]: e["source"] for e in events if "ip" in e.get("source", {})}
+    return {e["source"]["ip"]: e["source"] for e in events if "ip" in e.get("source", {})}
+
+
+def test_ingest_adds_geography_to_sample_events(geo_dir: Path) -> None:
+    """End to end offline: our Azure AI Foundry gateway sample carries addresses of MaxMind's
+    test networks; its normalized events get the test database's geography through siem_pack-geo,
+    and a documentation address (203.0.113.0/24) gets none."""
+    by_ip = _foundry_gateway_sources(geo_dir, upstream=False, fixtures=None)
+    assert by_ip["89.160.20.140"]["geo"]["city_name"] == "Linköping"
+    assert by_ip["89.160.20.140"]["as"] == {"number": 29518, "organization": {"name": "Bredband2 AB"}}
+    assert by_ip["81.2.69.150"]["geo"]["region_iso_code"] == "GB-ENG"
+    assert "as" not in by_ip["81.2.69.150"]
+    assert by_ip["216.160.83.60"]["geo"]["country_iso_code"] == "US"
+    assert set(by_ip["203.0.113.45"]) == {"ip", "address"}
+
+
+def test_ingest_adds_geography_to_upstream_events(geo_dir: Path, fixtures_dir: Path) -> None:
+    """The same on the upstream Foundry gateway sample (conformance)."""
+    by_ip = _foundry_gateway_sources(geo_dir, upstream=True, fixtures=fixtures_dir)
     assert by_ip["89.160.20.156"]["geo"]["city_name"] == "Linköping"
     assert by_ip["89.160.20.156"]["as"] == {"number": 29518, "organization": {"name": "Bredband2 AB"}}
     assert by_ip["81.2.69.144"]["geo"]["region_iso_code"] == "GB-ENG"

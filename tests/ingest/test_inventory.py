@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
+from sample_cases import LAYERS, layer_records
 
 from siem_pack.errors import ContentError, ContentErrors
-from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS
+from siem_pack.ingest.formats import ENTRY_PIPELINE
 from siem_pack.ingest.pipeline import PipelineSet, load_pipelines, pipelines_from_bodies
 from siem_pack.ingest.secrets import render_yaml
 from siem_pack.inventory import (
@@ -151,20 +152,20 @@ def test_grant_opens_and_closes_at_its_dates(inventory_only: PipelineSet, path: 
     assert checked, f"{path}: the grant covers nobody who needs it"
 
 
-def _fixture_events(pipelines: PipelineSet, fixtures_dir: Path) -> list[dict[str, Any]]:
+def _sample_events(pipelines: PipelineSet, layer: str, request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Every record of the layer's samples (ours, or upstream), normalized with its format's hint."""
     docs = []
-    for fmt in FORMATS.values():
-        for sample in fmt.samples:
-            for text in sample.records(fixtures_dir):
-                out = pipelines.executor.run(ENTRY_PIPELINE, {"message": text, "siem_pack": {"format": fmt.name}})
-                assert out.error is None, out.error
-                docs.append(flatten(out.doc))
+    for fmt, _, text in layer_records(layer, request):
+        out = pipelines.executor.run(ENTRY_PIPELINE, {"message": text, "siem_pack": {"format": fmt.name}})
+        assert out.error is None, out.error
+        docs.append(flatten(out.doc))
     return docs
 
 
-def test_pipeline_verdict_equals_python_rule(pipelines: PipelineSet, fixtures_dir: Path) -> None:
+@pytest.mark.parametrize("layer", LAYERS)
+def test_pipeline_verdict_equals_python_rule(pipelines: PipelineSet, layer: str, request: pytest.FixtureRequest) -> None:
     verdicts = set()
-    for doc in _fixture_events(pipelines, fixtures_dir):
+    for doc in _sample_events(pipelines, layer, request):
         model_name = doc.get("gen_ai.request.model")
         ident = INVENTORY.identity(doc.get("user.id", ""))
         if model_name is None:
@@ -190,15 +191,17 @@ def test_working_hours_in_the_identitys_time_zone(inventory_only: PipelineSet) -
     assert "siem_pack.user.off_hours" not in svc  # services have no working hours
 
 
-def test_privileged_actions_need_an_approval(pipelines: PipelineSet, fixtures_dir: Path) -> None:
-    statuses = {d["siem_pack.approval.status"] for d in _fixture_events(pipelines, fixtures_dir)}
+@pytest.mark.parametrize("layer", LAYERS)
+def test_privileged_actions_need_an_approval(pipelines: PipelineSet, layer: str, request: pytest.FixtureRequest) -> None:
+    statuses = {d["siem_pack.approval.status"] for d in _sample_events(pipelines, layer, request)}
     assert statuses == {"approved", "expired", "missing", "not_required"}
 
 
-def test_one_person_behind_several_sources(pipelines: PipelineSet, fixtures_dir: Path) -> None:
+@pytest.mark.parametrize("layer", LAYERS)
+def test_one_person_behind_several_sources(pipelines: PipelineSet, layer: str, request: pytest.FixtureRequest) -> None:
     """jdoe is an IAM ARN in Bedrock and an Entra object id in Azure: one user.id."""
     by_user: dict[str, set[str]] = {}
-    for doc in _fixture_events(pipelines, fixtures_dir):
+    for doc in _sample_events(pipelines, layer, request):
         if "user.id" in doc:
             by_user.setdefault(doc["user.id"], set()).add(doc["siem_pack.format"])
     assert {"bedrock_invocation", "azure_openai"} <= by_user["jdoe"]

@@ -33,12 +33,15 @@ def synthetic_events(n: int = 60, seed: int = 7, start: datetime = START, hours:
 
 def event(eid: str, ts: datetime, dataset: str, rnd: random.Random | None = None) -> dict[str, Any]:
     rnd = rnd or random.Random(eid)
+    user = rnd.choice(USERS)
     return {
         "@timestamp": ts.isoformat(timespec="milliseconds") + "Z",
         "event": {"id": eid, "dataset": dataset, "kind": "event", "module": "siem_pack",
                   "category": ["api"], "outcome": rnd.choice(["success", "failure"]),
-                  "ingested": (ts + timedelta(seconds=5)).isoformat(timespec="milliseconds") + "Z"},
-        "user": {"id": rnd.choice(USERS)},
+                  "ingested": (ts + timedelta(seconds=5)).isoformat(timespec="milliseconds") + "Z",
+                  "original": f'{{"user": "{user}", "request_id": "{eid}"}}'},
+        "user": {"id": user},
+        "siem_pack": {"policy": {"verdict": rnd.choice(["compliant", "noncompliant"])}},
         "gen_ai": {"request": {"model": rnd.choice(MODELS), "temperature": rnd.choice([0.0, 0.2, 0.7, 1.0])},
                    "usage": {"input_tokens": rnd.randrange(10, 5000), "output_tokens": rnd.randrange(1, 2000)}},
         "source": {"ip": f"10.0.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"},

@@ -27,6 +27,10 @@ SECTION = re.compile(r'<section class="panel([^"]*)"[^>]*data-panel="([^"]+)"[^>
 
 
 def chromium_binary() -> str:
+    """SIEM_PACK_TEST_CHROMIUM (scripts/test sets it to the browser it found or installed), else PATH."""
+    env = os.environ.get("SIEM_PACK_TEST_CHROMIUM")
+    if env and os.access(env, os.X_OK):
+        return env
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
