@@ -159,8 +159,9 @@ def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
     from elasticsearch.helpers import streaming_bulk
 
     from siem_pack.baselines.jobs import UNSUPPORTED_ON_TEST_NODE
+    from siem_pack.doc import unflatten
     from siem_pack.schema import load_schema
-    from siem_pack.store import unflatten
+    from siem_pack.times import format_ts
 
     es = Elasticsearch(os.environ["SIEM_PACK_TEST_ES_URL"], request_timeout=600,
                        basic_auth=(os.environ.get("SIEM_PACK_TEST_ES_USER", "elastic"),
@@ -181,7 +182,7 @@ def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
                 return
             for row in batch:
                 flat = {c: v for c, v in zip(cols, row, strict=True) if v is not None}
-                flat["@timestamp"] = flat["@timestamp"].isoformat() + "Z"
+                flat["@timestamp"] = format_ts(flat["@timestamp"], "auto")
                 yield {"_index": index, "_id": flat["event.id"], "_source": unflatten(flat)}
 
     t0 = time.perf_counter()

@@ -20,7 +20,9 @@ from siem_pack.detect.fixtures import es_index_fixture
 from siem_pack.detect.rules import load_exceptions, load_rules
 from siem_pack.detect.runner_duckdb import DuckDBBackend
 from siem_pack.detect.schedule import Backend, evaluate, evaluate_tick_by_tick, ticks
-from siem_pack.store import Store, unflatten
+from siem_pack.doc import unflatten
+from siem_pack.store import Store
+from siem_pack.times import format_ts
 
 START = datetime(2026, 11, 2)
 
@@ -35,7 +37,7 @@ def synthetic(n: int, hours: int, seed: int = 7) -> list[dict[str, Any]]:
         ts = START - timedelta(days=3) + timedelta(seconds=rnd.uniform(0, (hours + 72) * 3600))
         u = rnd.choice(users)
         flat = {
-            "@timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
+            "@timestamp": format_ts(ts),
             "event.id": uuid.UUID(int=rnd.getrandbits(128)).hex, "event.kind": "event",
             "event.dataset": rnd.choice(["siem_pack.litellm_spend", "siem_pack.bedrock_invocation"]),
             "event.outcome": rnd.choice(["success"] * 9 + ["failure"]), "gen_ai.operation.name": "chat",

@@ -279,11 +279,11 @@ def configure(engine: Engine, http_port: int, transport_port: int, password: str
 
 
 def build_geoip_dbs(folder: Path) -> None:
-    """The tests' tiny City and ASN databases (siem_pack.testing.geo_db), where OpenSearch's
+    """The tests' tiny City and ASN databases (tests/support/geo_db.py), where OpenSearch's
     geoip processor loads extra databases at startup; the tests read the same files offline
     through SIEM_PACK_TEST_GEOIP_DB."""
     sys.path.insert(0, str(ROOT))
-    from siem_pack.testing.geo_db import build_test_dbs
+    from tests.support.geo_db import build_test_dbs
 
     paths = build_test_dbs(folder)
     log(f"test geo databases in {folder}: {', '.join(p.name for p in paths.values())}")

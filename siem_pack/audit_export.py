@@ -22,7 +22,8 @@ from typing import Any
 from .errors import ConfigError
 from .report.data import Columns
 from .report.html import CSS, fmt_value
-from .store import Store, parse_ts, quote
+from .store import Store, quote
+from .times import format_ts, parse_ts
 
 SENSITIVE_TIERS = ("confidential", "restricted")
 ACCESS_COLUMNS = ("user.id", "user.name", "gen_ai.request.model", "siem_pack.model.tier", "requests", "denied",
@@ -103,7 +104,7 @@ def collect_audit(db: Path | str | None, start: datetime, end: datetime,
             alerts = [dict(zip(ALERT_COLUMNS, r, strict=True)) for r in rows]
     by_status = Counter(str(a.get("kibana.alert.workflow_status") or "unknown") for a in alerts)
     summary: list[tuple[str, Any]] = [
-        ("period_start", start.isoformat() + "Z"), ("period_end", end.isoformat() + "Z"),
+        ("period_start", format_ts(start, "auto")), ("period_end", format_ts(end, "auto")),
         ("sensitive_tiers", " ".join(tiers)), ("events", total), ("policy_compliant_rate", _rate(total_rate)),
         ("sensitive_events", sens), ("sensitive_policy_compliant_rate", _rate(sens_rate)),
         ("sensitive_identities", sens_ids), ("sensitive_unattributed_events", unattributed),
@@ -138,7 +139,7 @@ def export_audit(db: Path | str | None, start: str, end: str, out_dir: Path | st
 
 def _csv_value(v: Any) -> Any:
     if isinstance(v, datetime):
-        return v.isoformat() + "Z"
+        return format_ts(v, "auto")
     if isinstance(v, float):
         return round(v, 4)
     return "" if v is None else v

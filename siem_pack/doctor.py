@@ -4,6 +4,9 @@ Probes, read-only: server version and distribution; the ingest processors our pi
 need (from `_nodes/ingest`); mapper types our templates use (by simulating a template, which
 writes nothing); data streams, ILM, ES|QL, EQL (from the node's modules); security (the
 `_security/_authenticate` call). `deploy` reads the same report to adapt.
+
+Neighbours: siem_pack.ingest.pipeline (our pipelines as a cluster receives them, and the
+processor types they use), siem_pack.cluster; templates and deploy read the report.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from elasticsearch import ApiError, Elasticsearch
 from . import __version__
 from .cluster import es_client, redact_url, translated
 from .errors import ConfigError, SiemPackError
+from .ingest.pipeline import cluster_bodies, processor_types
 from .paths import content_dir, default_db
 from .schema import load_schema
 from .settings import ClusterSettings
@@ -68,18 +72,13 @@ class DoctorReport:
 def pipeline_processors(pipelines: Mapping[str, Any] | None = None) -> list[str]:
     """Every processor type our pipelines use (generated ones and nested ones included), sorted.
     `pipelines`: the cluster pipeline bodies when the caller has them already."""
-    found: set[str] = set()
     if pipelines is None:
         try:
-            from .ingest.pipeline import cluster_bodies
-
             pipelines = cluster_bodies()
         except SiemPackError:  # content errors are the loader's to report: read the files as they are
             folder = content_dir("ingest_pipelines")
             pipelines = {str(p): _read_yaml(p) for p in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])}
-    for body in pipelines.values():
-        _walk_processors(body, found)
-    return sorted(found)
+    return processor_types(pipelines)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -87,20 +86,6 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
         return None
-
-
-def _walk_processors(node: Any, found: set[str]) -> None:
-    if isinstance(node, dict):
-        for key in ("processors", "on_failure"):
-            for proc in node.get(key) or []:
-                if isinstance(proc, dict):
-                    for ptype, conf in proc.items():
-                        found.add(ptype)
-                        _walk_processors(conf, found)
-        if "processor" in node and isinstance(node["processor"], dict):  # foreach
-            for ptype, conf in node["processor"].items():
-                found.add(ptype)
-                _walk_processors(conf, found)
 
 
 def probe_cluster(settings: ClusterSettings, pipelines: Mapping[str, Any] | None = None) -> DoctorReport:

@@ -3,15 +3,17 @@
 Input: a simulation (`siem_pack.simulate`: raw logs, inventory, truth.json) and the alerts
 of a run (`siem_pack.run` on the embedded store, or the Elasticsearch path in
 `drill_es`). Output: a `DrillReport` — per scenario detected or missed, time to detect,
-the alerts and rules that caught it; per rule its true and false alerts; false alerts per
-1,000 benign identity-days; and the CI gate (recall ≥ 0.9, ≤ 5 false alerts per 1,000
-benign identity-days).
+the alerts and rules that caught it; per rule its true and false alerts, precision
+(true / (true + false)) and false alerts per 1,000 benign identity-days; the alerts folded
+into episodes by suppression; and the CI gate (recall ≥ 0.95, ≤ 5 false alerts per 1,000
+benign identity-days). An alert is one episode where its rule suppresses.
 
 Matching an alert to a scenario: one of the alert's source events
 (`kibana.alert.ancestors`) is an attack event (the truth file's raw record ids, mapped to
 our `event.id` through the stored events), or the alert names an attacker (`user.id`,
-key alias/hash) and its `kibana.alert.original_time` lies within the attack's span (±1 h;
-for alerts over anomaly events, whose ancestors are anomaly windows). Alerts matching no
+key alias/hash) and its `kibana.alert.original_time` (an episode: its span, suppression
+start to end) meets the attack's span (±1 h; for alerts over anomaly events, whose
+ancestors are anomaly windows). Alerts matching no
 scenario are false alerts; those raised during the warm-up (before the first attack,
 while histories and baselines are still being learnt) are reported but not scored.
 """
@@ -19,6 +21,7 @@ while histories and baselines are still being learnt) are reported but not score
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,11 +29,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .doc import get_field
 from .errors import ConfigError, FindingsError, InputError
 from .run import ALERTS_NAME, DB_NAME, event_span, replay_ticks, run
-from .store import Store, get_field, parse_ts
+from .store import Store
+from .times import parse_ts
 
-RECALL_GATE = 0.9
+RECALL_GATE = 0.95
 FALSE_ALERT_GATE = 5.0  # per 1,000 benign identity-days
 MATCH_SLACK = timedelta(hours=1)
 ALERT_ENTITY_FIELDS = ("user.id", "siem_pack.api_key.alias", "siem_pack.api_key.hash", "siem_pack.api_key.id",
@@ -64,6 +69,9 @@ class RuleResult:
     false_alerts: int
     warmup_alerts: int
     scenarios: list[str]
+    precision: float | None = None  # true / (true + false); None when nothing was scored
+    false_alerts_per_1000: float = 0.0  # per 1,000 benign identity-days
+    suppressed_alerts: int = 0  # alerts folded into this rule's episodes (sum of docs_count)
 
 
 @dataclass
@@ -82,8 +90,11 @@ class DrillReport:
     false_alerts_per_1000: float
     mean_time_to_detect_s: float | None
     backend: str = "embedded"
+    precision: float | None = None  # over every scored alert
+    suppressed_alerts: int = 0  # alerts folded into episodes (sum of kibana.alert.suppression.docs_count)
     false_alerts_on_traps: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    org: str = "acme"
 
     @property
     def passed(self) -> bool:
@@ -170,6 +181,134 @@ def _entities(alert: Mapping[str, Any]) -> set[str]:
 
 # --- scoring -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Truth:
+    """The truth file, indexed for matching: per scenario its attack events (as our event
+    ids), its attackers' names and its span."""
+
+    scenarios: list[Mapping[str, Any]]
+    attack_events: dict[str, set[str]]
+    attackers: dict[str, set[str]]
+    spans: dict[str, tuple[datetime, datetime]]
+    trap_of: dict[str, str]  # a benign trap's user.id → its kind
+
+    @classmethod
+    def of(cls, truth: Mapping[str, Any], event_ids: Mapping[str, str]) -> _Truth:
+        out = cls(truth["scenarios"], {}, {}, {},
+                  {t["user.id"]: t["kind"] for t in truth.get("benign_traps", []) if t.get("user.id")})
+        for s in out.scenarios:
+            out.attack_events[s["id"]] = {event_ids[e["record_id"]] for e in s["events"] if e["record_id"] in event_ids}
+            out.attackers[s["id"]] = _attacker_names(s)
+            start, end = parse_ts(s["start"]), parse_ts(s["end"])
+            assert start is not None and end is not None
+            out.spans[s["id"]] = (start, end)
+        return out
+
+    def hits(self, alert: Mapping[str, Any]) -> list[str]:
+        """The scenarios the alert is a finding about."""
+        anc, ents = _ancestors(alert), _entities(alert)
+        group = get_field(alert, "kibana.alert.group")
+        if isinstance(group, Mapping) and set(group) in SOURCE_LEVEL_GROUPS:
+            anc = set()  # a source-health alert: its newest event is not a finding about it
+        orig = parse_ts(get_field(alert, "kibana.alert.original_time") or get_field(alert, "@timestamp"))
+        first = parse_ts(get_field(alert, "kibana.alert.suppression.start")) or orig
+        last = parse_ts(get_field(alert, "kibana.alert.suppression.end")) or orig
+        out = []
+        for s in self.scenarios:
+            sid = s["id"]
+            if anc & self.attack_events[sid] or (
+                    ents & self.attackers[sid] and first is not None and last is not None
+                    and first <= self.spans[sid][1] + MATCH_SLACK and last >= self.spans[sid][0] - MATCH_SLACK):
+                out.append(sid)
+        return out
+
+
+def _attacker_names(scenario: Mapping[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for a in scenario["attackers"]:
+        if a.get("user.id"):
+            names.add(a["user.id"])
+        names.update(a.get("aliases") or [])
+    return names
+
+
+@dataclass
+class _RuleTally:
+    name: str
+    alerts: int = 0
+    true: int = 0
+    false: int = 0
+    warmup: int = 0
+    scenarios: set[str] = field(default_factory=set)
+    suppressed: int = 0
+
+    def result(self, rule_id: str, benign_days: int) -> RuleResult:
+        return RuleResult(rule_id, self.name, self.alerts, self.true, self.false, self.warmup, sorted(self.scenarios),
+                          precision=_precision(self.true, self.false),
+                          false_alerts_per_1000=1000.0 * self.false / benign_days, suppressed_alerts=self.suppressed)
+
+
+@dataclass
+class _Tally:
+    """Alerts counted one by one: per rule, per scenario (the alerts that found it), false
+    alerts (and those naming a benign trap), warm-up alerts, alerts folded by suppression."""
+
+    truth: _Truth
+    eval_start: datetime
+    per_rule: dict[str, _RuleTally] = field(default_factory=dict)
+    matched: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    on_traps: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    false_alerts: int = 0
+    warmup_alerts: int = 0
+    suppressed: int = 0
+
+    def add(self, alert: Mapping[str, Any]) -> None:
+        rid = str(get_field(alert, "kibana.alert.rule.rule_id") or "?")
+        rule = self.per_rule.setdefault(rid, _RuleTally(str(get_field(alert, "kibana.alert.rule.name") or rid)))
+        rule.alerts += 1
+        folded = int(get_field(alert, "kibana.alert.suppression.docs_count") or 0)
+        rule.suppressed += folded
+        self.suppressed += folded
+        hits = self.truth.hits(alert)
+        for sid in hits:
+            self.matched[sid].append(alert)
+            rule.scenarios.add(sid)
+        if hits:
+            rule.true += 1
+            return
+        ran = parse_ts(get_field(alert, "@timestamp"))
+        if ran is not None and ran < self.eval_start:
+            rule.warmup += 1
+            self.warmup_alerts += 1
+        else:
+            rule.false += 1
+            self.false_alerts += 1
+            for kind in {self.truth.trap_of[e] for e in _entities(alert) if e in self.truth.trap_of}:
+                self.on_traps[kind] += 1
+
+    def scenario(self, s: Mapping[str, Any]) -> ScenarioResult:
+        sid = s["id"]
+        hits = self.matched.get(sid, [])
+        ttd = None
+        if hits:
+            runs = [parse_ts(get_field(a, "@timestamp")) for a in hits]
+            first = min(r for r in runs if r is not None)
+            ttd = max(0.0, (first - self.truth.spans[sid][0]).total_seconds())
+        return ScenarioResult(
+            id=sid, title=s["title"], atlas=s["atlas"], owasp=s["owasp"], detected=bool(hits), time_to_detect_s=ttd,
+            alerts=len(hits), rules=sorted({str(get_field(a, "kibana.alert.rule.rule_id")) for a in hits}),
+            events=len(s["events"]), events_stored=len(self.truth.attack_events[sid]))
+
+
+def _benign_days(truth: Mapping[str, Any], spans: Mapping[str, tuple[datetime, datetime]], eval_start: datetime,
+                 sim_end: datetime) -> int:
+    """Identity-days in the evaluation period, less the attackers' attack days."""
+    eval_days = max(1, round((sim_end - eval_start).total_seconds() / 86400))
+    attacker_days = {(a["user.id"], spans[s["id"]][0].date()) for s in truth["scenarios"] for a in s["attackers"]
+                     if a.get("user.id")}
+    return max(1, int(truth["identities"]) * eval_days - len(attacker_days))
+
+
 def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_ids: Mapping[str, str],
           backend: str = "embedded") -> DrillReport:
     """Score alerts against the truth file. `event_ids`: raw record id → event.id."""
@@ -177,90 +316,29 @@ def score(truth: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], event_i
     assert eval_start is not None
     sim_end = parse_ts(truth["end"])
     assert sim_end is not None
-    scen = truth["scenarios"]
-    attack_events: dict[str, set[str]] = {}
-    attackers: dict[str, set[str]] = {}
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for s in scen:
-        attack_events[s["id"]] = {event_ids[e["record_id"]] for e in s["events"] if e["record_id"] in event_ids}
-        names: set[str] = set()
-        for a in s["attackers"]:
-            if a.get("user.id"):
-                names.add(a["user.id"])
-            names.update(a.get("aliases") or [])
-        attackers[s["id"]] = names
-        start, end = parse_ts(s["start"]), parse_ts(s["end"])
-        assert start is not None and end is not None
-        spans[s["id"]] = (start, end)
-
-    trap_of = {t["user.id"]: t["kind"] for t in truth.get("benign_traps", []) if t.get("user.id")}
-    on_traps: dict[str, int] = defaultdict(int)
-    matched: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    per_rule: dict[str, dict[str, Any]] = {}
-    false_alerts = warmup_alerts = 0
+    tally = _Tally(_Truth.of(truth, event_ids), eval_start)
     for alert in alerts:
-        rid = str(get_field(alert, "kibana.alert.rule.rule_id") or "?")
-        rule = per_rule.setdefault(rid, {"name": str(get_field(alert, "kibana.alert.rule.name") or rid), "alerts": 0,
-                                         "true": 0, "false": 0, "warmup": 0, "scenarios": set()})
-        rule["alerts"] += 1
-        anc, ents = _ancestors(alert), _entities(alert)
-        group = get_field(alert, "kibana.alert.group")
-        if isinstance(group, Mapping) and set(group) in SOURCE_LEVEL_GROUPS:
-            anc = set()  # a source-health alert: its newest event is not a finding about it
-        orig = parse_ts(get_field(alert, "kibana.alert.original_time") or get_field(alert, "@timestamp"))
-        hits = []
-        for s in scen:
-            sid = s["id"]
-            if anc & attack_events[sid]:
-                hits.append(sid)
-            elif ents & attackers[sid] and orig is not None and \
-                    spans[sid][0] - MATCH_SLACK <= orig <= spans[sid][1] + MATCH_SLACK:
-                hits.append(sid)
-        if hits:
-            rule["true"] += 1
-            for sid in hits:
-                matched[sid].append(alert)
-                rule["scenarios"].add(sid)
-            continue
-        ran = parse_ts(get_field(alert, "@timestamp"))
-        if ran is not None and ran < eval_start:
-            rule["warmup"] += 1
-            warmup_alerts += 1
-        else:
-            rule["false"] += 1
-            false_alerts += 1
-            kinds = {trap_of[e] for e in ents if e in trap_of}
-            for kind in kinds:
-                on_traps[kind] += 1
-
-    results = []
-    for s in scen:
-        sid = s["id"]
-        hits = matched.get(sid, [])
-        ttd = None
-        if hits:
-            runs = [parse_ts(get_field(a, "@timestamp")) for a in hits]
-            first = min(r for r in runs if r is not None)
-            ttd = max(0.0, (first - spans[sid][0]).total_seconds())
-        results.append(ScenarioResult(
-            id=sid, title=s["title"], atlas=s["atlas"], owasp=s["owasp"], detected=bool(hits), time_to_detect_s=ttd,
-            alerts=len(hits), rules=sorted({str(get_field(a, "kibana.alert.rule.rule_id")) for a in hits}),
-            events=len(s["events"]), events_stored=len(attack_events[sid])))
-    eval_days = max(1, round((sim_end - eval_start).total_seconds() / 86400))
-    attacker_days = {(a["user.id"], spans[s["id"]][0].date()) for s in scen for a in s["attackers"] if a.get("user.id")}
-    benign_days = max(1, int(truth["identities"]) * eval_days - len(attacker_days))
+        tally.add(alert)
+    results = [tally.scenario(s) for s in truth["scenarios"]]
+    benign_days = _benign_days(truth, tally.truth.spans, eval_start, sim_end)
     detected = [r for r in results if r.detected]
     ttds = [r.time_to_detect_s for r in detected if r.time_to_detect_s is not None]
+    true_total = sum(r.true for r in tally.per_rule.values())
     return DrillReport(
         seed=truth.get("seed"), days=int(truth["days"]), identities=int(truth["identities"]),
         evaluation_start=truth["evaluation_start"], scenarios=results,
-        rules=[RuleResult(rid, r["name"], r["alerts"], r["true"], r["false"], r["warmup"], sorted(r["scenarios"]))
-               for rid, r in sorted(per_rule.items())],
-        alerts_total=len(alerts), false_alerts=false_alerts, warmup_alerts=warmup_alerts,
+        rules=[r.result(rid, benign_days) for rid, r in sorted(tally.per_rule.items())],
+        alerts_total=len(alerts), false_alerts=tally.false_alerts, warmup_alerts=tally.warmup_alerts,
         benign_identity_days=benign_days, recall=len(detected) / len(results) if results else 0.0,
-        false_alerts_per_1000=1000.0 * false_alerts / benign_days,
+        false_alerts_per_1000=1000.0 * tally.false_alerts / benign_days,
         mean_time_to_detect_s=sum(ttds) / len(ttds) if ttds else None, backend=backend,
-        false_alerts_on_traps=dict(sorted(on_traps.items())))
+        false_alerts_on_traps=dict(sorted(tally.on_traps.items())),
+        precision=_precision(true_total, tally.false_alerts), suppressed_alerts=tally.suppressed,
+        org=str(truth.get("org", "acme")))
+
+
+def _precision(true: int, false: int) -> float | None:
+    return true / (true + false) if true + false else None
 
 
 def load_truth(sim_dir: Path, db: Path) -> tuple[dict[str, Any], dict[str, str]]:
@@ -289,6 +367,7 @@ class DrillOptions:
     days: int = 14
     identities: int = 40
     warmup_days: int | None = None
+    org: str = "acme"
 
 
 def drill(out_dir: Path, options: DrillOptions = DrillOptions()) -> DrillReport:
@@ -296,8 +375,10 @@ def drill(out_dir: Path, options: DrillOptions = DrillOptions()) -> DrillReport:
     from .simulate import simulate
 
     sim = simulate(out_dir / "simulation", days=options.days, identities=options.identities, seed=options.seed,
-                   warmup_days=options.warmup_days)
-    run([sim.logs_dir], out_dir / "run", inventory_dir=sim.inventory_dir)
+                   warmup_days=options.warmup_days, org=options.org)
+    if (out_dir / "run").is_dir():  # a drill scores one run: a previous run's alerts would count twice
+        shutil.rmtree(out_dir / "run")
+    run([sim.logs_dir], out_dir / "run", inventory_dir=sim.inventory_dir, geoip_db=sim.networks_path)
     report = score_run(sim.out_dir, out_dir / "run")
     (out_dir / "drill.json").write_text(to_json(report) + "\n", encoding="utf-8")
     return report
@@ -314,20 +395,24 @@ def _dur(seconds: float | None) -> str:
 
 
 def render(report: DrillReport) -> str:
-    lines = [f"drill ({report.backend}): seed {report.seed}, {report.identities} identities x {report.days} days, "
+    lines = [f"drill ({report.backend}): {report.org}, seed {report.seed}, {report.identities} identities x {report.days} days, "
              f"scored from {report.evaluation_start}", ""]
     names = {r.rule_id: r.name for r in report.rules}
     lines.append(f"{'scenario':<36} {'result':<9} {'ttd':>6} {'alerts':>6}  rules")
     for s in report.scenarios:
         lines.append(f"{s.id:<36} {'detected' if s.detected else 'MISSED':<9} {_dur(s.time_to_detect_s):>6} "
                      f"{s.alerts:>6}  {'; '.join(names.get(r, r) for r in s.rules) or '-'}")
-    lines += ["", f"{'rule':<62} {'alerts':>6} {'true':>5} {'false':>6} {'warm-up':>8}"]
+    lines += ["", f"{'rule':<52} {'alerts':>6} {'true':>5} {'false':>6} {'precision':>9} {'false/1k':>8} "
+                  f"{'warm-up':>8} {'folded':>7}"]
     for r in report.rules:
-        lines.append(f"{r.name[:62]:<62} {r.alerts:>6} {r.true_alerts:>5} {r.false_alerts:>6} {r.warmup_alerts:>8}")
+        lines.append(f"{r.name[:52]:<52} {r.alerts:>6} {r.true_alerts:>5} {r.false_alerts:>6} {_pct(r.precision):>9} "
+                     f"{r.false_alerts_per_1000:>8.2f} {r.warmup_alerts:>8} {r.suppressed_alerts:>7}")
     det = sum(s.detected for s in report.scenarios)
     lines += ["",
               f"recall {report.recall:.2f} ({det}/{len(report.scenarios)}), mean time to detect "
               f"{_dur(report.mean_time_to_detect_s)}",
+              f"alerts {report.alerts_total} (episodes; {report.suppressed_alerts} more alerts folded into them by "
+              f"suppression), precision {_pct(report.precision)}",
               f"false alerts {report.false_alerts} over {report.benign_identity_days} benign identity-days = "
               f"{report.false_alerts_per_1000:.2f} per 1,000 (warm-up alerts not scored: {report.warmup_alerts})",
               "false alerts naming a benign trap's identity: "
@@ -336,6 +421,10 @@ def render(report: DrillReport) -> str:
               f"{'PASS' if report.passed else 'FAIL'}"]
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def to_json(report: DrillReport) -> str:
@@ -366,14 +455,16 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
     prefix = index_prefix.rstrip("-") + "-"
     client = es_client(settings)
     sim = simulate(out_dir / "simulation", days=options.days, identities=options.identities, seed=options.seed,
-                   warmup_days=options.warmup_days)
+                   warmup_days=options.warmup_days, org=options.org)
     run_dir = out_dir / "run"
-    embedded = run([sim.logs_dir], run_dir, inventory_dir=sim.inventory_dir)
+    if run_dir.is_dir():
+        shutil.rmtree(run_dir)
+    embedded = run([sim.logs_dir], run_dir, inventory_dir=sim.inventory_dir, geoip_db=sim.networks_path)
     with translated(settings.require_es()):
         doctor = probe_cluster(settings)
         _delete_indices(client, prefix)
         notes = list(templates.install(client, doctor, prefix=prefix).notes)
-        summary = ingest([sim.logs_dir], settings=settings, inventory_dir=sim.inventory_dir,
+        summary = ingest([sim.logs_dir], settings=settings, inventory_dir=sim.inventory_dir, geoip_db=sim.networks_path,
                          index=prefix + DEFAULT_INDEX, dead_letter_db=out_dir / "es-dead-letters.duckdb")
         notes.extend(summary.notes)
         with Store(run_dir / DB_NAME, read_only=True) as store:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -32,6 +32,7 @@ import yaml
 
 from .errors import ContentError, SiemPackError, collect
 from .paths import content_dir
+from .times import format_ts
 
 PIPELINE_ID = "siem_pack-inventory"
 
@@ -40,7 +41,7 @@ IdentityType = Literal["human", "service"]
 GrantKind = Literal["grant", "approval"]
 AliasKind = Literal[
     "email", "iam_arn", "entra_object_id", "gcp_principal", "openai_user_id", "anthropic_user_id",
-    "gateway_user", "key_alias", "key_id", "key_hash",
+    "gateway_user", "key_alias", "key_id", "key_hash", "iam_role",
 ]
 Verdict = Literal["compliant", "noncompliant", "unknown"]
 
@@ -51,6 +52,11 @@ USER_FIELDS = ("user.id", "user.email", "user.name")
 KEY_FIELDS: dict[str, str] = {
     "key_alias": "siem_pack.api_key.alias", "key_id": "siem_pack.api_key.id", "key_hash": "siem_pack.api_key.hash",
 }
+# an IAM role ARN: every session of the role (arn:aws:sts::<account>:assumed-role/<role>/<session>,
+# whatever the session name) is this identity; the Bedrock pipeline derives the role's ARN
+# into ROLE_FIELD. Tried last: an SSO session whose name is a known e-mail resolves to the person.
+ROLE_FIELD = "siem_pack.raw._aws_role_arn"
+LAST_FIELDS: dict[str, str] = {**KEY_FIELDS, "iam_role": ROLE_FIELD}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # temporary markers, removed with siem_pack.raw by the entry pipeline
 MARK_IDENTITY = "siem_pack.raw._inventory_identity"
@@ -83,10 +89,11 @@ class Identity:
     time_zone: str
     aliases: tuple[tuple[AliasKind, str], ...]
     working_hours: tuple[str, str] = ("08:00:00", "19:00:00")  # local [start, end)
+    countries: tuple[str, ...] = ()  # ISO 3166 alpha-2 codes the identity works from (offices, home)
 
     def user_aliases(self) -> tuple[str, ...]:
         """The raw ids a log may carry for this identity (its canonical id among them)."""
-        return (self.id, *(v for k, v in self.aliases if k not in KEY_FIELDS and v != self.id))
+        return (self.id, *(v for k, v in self.aliases if k not in LAST_FIELDS and v != self.id))
 
     def key_aliases(self, kind: str) -> tuple[str, ...]:
         return tuple(v for k, v in self.aliases if k == kind)
@@ -145,13 +152,14 @@ class Inventory:
 
     def resolve(self, user_ids: list[str | None], keys: dict[str, str | None] | None = None) -> Identity | None:
         """The identity behind raw ids (user.id, user.email, user.name, in that order), else
-        behind a key (alias, id, hash, in that order): the first value that is an alias, as
-        the generated pipeline decides."""
+        behind a key (alias, id, hash, in that order), else behind the IAM role of an
+        assumed-role session (`keys["iam_role"]`, the role's ARN): the first value that is an
+        alias, as the generated pipeline decides."""
         for u in user_ids:
             for ident in self.identities:
                 if u and u in ident.user_aliases():
                     return ident
-        for kind in KEY_FIELDS:
+        for kind in LAST_FIELDS:
             value = (keys or {}).get(kind)
             for ident in self.identities:
                 if value and value in ident.key_aliases(kind):
@@ -305,8 +313,13 @@ def _model(path: Path, d: dict[str, Any], problems: list[SiemPackError]) -> Mode
 
 def _identity(path: Path, d: dict[str, Any], problems: list[SiemPackError]) -> Identity | None:
     req = {"id", "name", "type", "groups", "time_zone", "aliases"}
-    if not _keys(path, d, req, {"email", "roles", "working_hours"}, problems):
+    if not _keys(path, d, req, {"email", "roles", "working_hours", "countries"}, problems):
         return None
+    countries = _strs(d.get("countries"), path, "countries", problems)
+    for c in countries:
+        if not re.fullmatch(r"[A-Z]{2}", c):
+            problems.append(ContentError(f"countries: {c!r} is not an ISO 3166 alpha-2 code (e.g. DE, US)",
+                                         where=str(path)))
     hours = str(d.get("working_hours", "08:00-19:00"))
     m = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])", hours)
     if not m or hours[:5] >= hours[6:]:
@@ -337,19 +350,20 @@ def _identity(path: Path, d: dict[str, Any], problems: list[SiemPackError]) -> I
                     groups=_strs(d["groups"], path, "groups", problems),
                     roles=_strs(d.get("roles"), path, "roles", problems),
                     time_zone=str(d["time_zone"]), aliases=tuple(aliases),
-                    working_hours=(hours[:5] + ":00", hours[6:] + ":00") if m else ("08:00:00", "19:00:00"))
+                    working_hours=(hours[:5] + ":00", hours[6:] + ":00") if m else ("08:00:00", "19:00:00"),
+                    countries=countries)
 
 
 def iso_utc(value: Any) -> str:
-    """An ISO-8601 date or datetime → `yyyy-mm-ddThh:mm:ss.sssZ` (the form @timestamp has)."""
+    """An ISO-8601 date or datetime with a time zone → `yyyy-mm-ddThh:mm:ss.sssZ` (the form
+    @timestamp has); ValueError without one (a grant's dates must say which zone)."""
     if isinstance(value, datetime):
         dt = value
     else:
         dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     if dt.tzinfo is None:
         raise ValueError(f"{value!r} has no time zone (write Z or +hh:mm)")
-    dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return format_ts(dt)
 
 
 def _grant(path: Path, d: dict[str, Any], problems: list[SiemPackError]) -> Grant | None:
@@ -444,6 +458,14 @@ def _privileged(path: Path, problems: list[SiemPackError]) -> tuple[str, ...]:
 
 def _cross_check(root: Path, models: list[Model], identities: list[Identity], grants: list[Grant],
                  problems: list[SiemPackError]) -> None:
+    problems += _model_name_problems(root, models)
+    problems += _alias_problems(root, identities)
+    problems += _grant_problems(root, models, identities, grants)
+
+
+def _model_name_problems(root: Path, models: list[Model]) -> list[SiemPackError]:
+    """Each model name names one model, and holds no quote or backslash."""
+    problems: list[SiemPackError] = []
     seen_names: dict[str, str] = {}
     for m in models:
         for n in m.names:
@@ -454,30 +476,41 @@ def _cross_check(root: Path, models: list[Model], identities: list[Identity], gr
             if "'" in n or "\\" in n:
                 problems.append(ContentError(f"model name {n!r}: quotes and backslashes are not allowed",
                                              where=str(root / "models" / f"{m.id}.yml")))
+    return problems
+
+
+def _alias_problems(root: Path, identities: list[Identity]) -> list[SiemPackError]:
+    """Each alias names one identity; an identity's id is one of its user aliases: it may not be another's."""
+    problems: list[SiemPackError] = []
     seen_alias: dict[tuple[str, str], str] = {}
-    for i in identities:  # an identity's id is one of its user aliases: it may not be another's
+    for i in identities:
         for kind, v in (("id", i.id), *i.aliases):
             key = ("key:" + kind if kind in KEY_FIELDS else "user", v)
             if key in seen_alias and seen_alias[key] != i.id:
                 problems.append(ContentError(f"alias {v!r} also belongs to {seen_alias[key]}",
                                              where=str(root / "identities" / f"{i.id}.yml")))
             seen_alias[key] = i.id
+    return problems
+
+
+def _grant_problems(root: Path, models: list[Model], identities: list[Identity],
+                    grants: list[Grant]) -> list[SiemPackError]:
+    """Each grant names inventoried models, identities and groups, and an inventoried approver."""
+    problems: list[SiemPackError] = []
     model_ids = {m.id for m in models}
     identity_ids = {i.id for i in identities}
     groups = {g for i in identities for g in i.groups}
     for g in grants:
         where = str(root / "grants" / f"{g.id}.yml")
-        for model_id in g.models:
-            if model_id not in model_ids:
-                problems.append(ContentError(f"unknown model {model_id!r}", where=where))
-        for identity_id in g.identities:
-            if identity_id not in identity_ids:
-                problems.append(ContentError(f"unknown identity {identity_id!r}", where=where))
-        for grp in g.groups:
-            if grp not in groups:
-                problems.append(ContentError(f"no identity is in group {grp!r}", where=where))
+        problems += [ContentError(f"unknown model {model_id!r}", where=where)
+                     for model_id in g.models if model_id not in model_ids]
+        problems += [ContentError(f"unknown identity {identity_id!r}", where=where)
+                     for identity_id in g.identities if identity_id not in identity_ids]
+        problems += [ContentError(f"no identity is in group {grp!r}", where=where)
+                     for grp in g.groups if grp not in groups]
         if g.approved_by not in identity_ids:
             problems.append(ContentError(f"approved_by {g.approved_by!r} is not an inventoried identity", where=where))
+    return problems
 
 
 # ---------------------------------------------------------------- compiling
@@ -507,18 +540,33 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         procs.append({kind: body})
 
     unresolved = f"{_path(MARK_IDENTITY)} == null"
-    # 1. identities: the raw ids in order (user.id, user.email, user.name), then the key used
-    # (alias, id, hash); the first field whose value is an alias marks the identity, then
-    # the marked identity brings its fields. One step per (field, alias): the condition of
-    # each starts with a comparison of the field, so the offline executor jumps straight to
-    # the one step for the event's value (executor._dispatch_groups) however large the
-    # inventory; the engines just evaluate them.
+    ts = "ctx['@timestamp']"
+    _identity_steps(inv, add, unresolved)
+    _model_steps(inv, add)
+    _verdict_steps(inv, add, ts, unresolved)
+    _approvals(inv, add, ts, unresolved)
+    _working_hours(inv, add)
+    return {
+        "description": f"GENERATED by siem_pack.inventory from {len(inv.models)} models, {len(inv.identities)} "
+                       f"identities and {len(inv.grants)} grants (do not edit): canonical user.id, groups, model "
+                       "tier/owner/environment, and the policy verdict at the event's @timestamp.",
+        "processors": procs,
+    }
+
+
+def _identity_steps(inv: Inventory, add: Any, unresolved: str) -> None:
+    """1. identities: the raw ids in order (user.id, user.email, user.name), then the key used
+    (alias, id, hash); the first field whose value is an alias marks the identity, then
+    the marked identity brings its fields. One step per (field, alias): the condition of
+    each starts with a comparison of the field, so the offline executor jumps straight to
+    the one step for the event's value (executor._dispatch_groups) however large the
+    inventory; the engines just evaluate them."""
     by_alias = sorted((a, i.id) for i in inv.identities for a in i.user_aliases())
     for fld in USER_FIELDS:
         for n, (alias, ident_id) in enumerate(by_alias):
             add("set", f"inventory-alias-{ident_id}-{fld.replace('.', '-')}-{n}",
                 f"{_path(fld)} == {_q(alias)} && {unresolved}", field=MARK_IDENTITY, value=ident_id)
-    for kind, fld in KEY_FIELDS.items():
+    for kind, fld in LAST_FIELDS.items():
         keys = sorted((a, i.id) for i in inv.identities for a in i.key_aliases(kind))
         for n, (alias, ident_id) in enumerate(keys):
             add("set", f"inventory-alias-{ident_id}-{kind.replace('_', '-')}-{n}",
@@ -527,9 +575,12 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         _identity_sets(add, ident)
     add("set", "inventory-identity-unknown", f"{unresolved} && ctx.siem_pack?.identity?.type == null",
         field="siem_pack.identity.type", value="unknown")
-    # 2. models: one step per model name, comparing the event's model with it (a name belongs
-    # to one model, so at most one matches; offline, one dispatch on the model finds it), then
-    # what the model brings
+
+
+def _model_steps(inv: Inventory, add: Any) -> None:
+    """2. models: one step per model name, comparing the event's model with it (a name belongs
+    to one model, so at most one matches; offline, one dispatch on the model finds it), then
+    what the model brings."""
     for m in inv.models:
         for k, name in enumerate(m.names):
             add("set", f"inventory-model-{m.id}" + (f"-name-{k}" if k else ""),
@@ -544,7 +595,10 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         add("set", f"inventory-model-{m.id}-environment", f"{_path(MARK_MODEL)} == {_q(m.id)}",
             field="siem_pack.model.environment", value=m.environment)
     add("set", "inventory-model-unknown", None, field="siem_pack.model.tier", value="unknown", override=False)
-    # 3. the policy verdict, first match wins (each step only fills an empty verdict)
+
+
+def _verdict_steps(inv: Inventory, add: Any, ts: str, unresolved: str) -> None:
+    """3. the policy verdict, first match wins (each step only fills an empty verdict)."""
     open_ = "ctx.siem_pack.policy?.verdict == null"
 
     def verdict(tag: str, cond: str, value: str, reason: str) -> None:
@@ -563,7 +617,6 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
     verdict("inventory-verdict-model-unknown", f"{open_} && {_path(MARK_MODEL)} == null", "unknown",
             "model not inventoried")
     verdict("inventory-verdict-identity-unknown", f"{open_} && {unresolved}", "unknown", "identity not inventoried")
-    ts = "ctx['@timestamp']"
     grants = [(m, g) for m in inv.models for g in inv.grants if m.id in g.models]
     for m in inv.models:
         allowed = [i.id for i in inv.allowed_identities(m)]
@@ -582,14 +635,6 @@ def compile_pipeline(inventory: Inventory | None = None) -> dict[str, Any]:
         verdict(f"inventory-grant-{g.id}-{m.id}-early", f"{on_grant(m, g)} && {ts}.compareTo({_q(g.start)}) < 0",
                 "noncompliant", f"{g.kind} {g.id} not yet active")
     verdict("inventory-verdict-denied", open_, "noncompliant", "not in an allowed group or role")
-    _approvals(inv, add, ts, unresolved)
-    _working_hours(inv, add)
-    return {
-        "description": f"GENERATED by siem_pack.inventory from {len(inv.models)} models, {len(inv.identities)} "
-                       f"identities and {len(inv.grants)} grants (do not edit): canonical user.id, groups, model "
-                       "tier/owner/environment, and the policy verdict at the event's @timestamp.",
-        "processors": procs,
-    }
 
 
 def _approvals(inv: Inventory, add: Any, ts: str, unresolved: str) -> None:
@@ -649,6 +694,10 @@ def _identity_sets(add: Any, ident: Identity) -> None:
     if ident.roles:
         for role in ident.roles:
             add("append", f"{tag}-role-{role}", mine, field="user.roles", value=role, allow_duplicates=False)
+    if ident.countries:  # a call from where the identity works is not a new country for it (geo runs first)
+        add("set", f"{tag}-home-country", f"{mine} && ctx.source?.geo?.country_iso_code != null && "
+            f"{_list(ident.countries)}.contains(ctx.source.geo.country_iso_code)",
+            field="siem_pack.user.home_country", value=True)
 
 
 def pipeline_file() -> Path:

@@ -28,6 +28,7 @@ from typing import Any
 from .detect.alerts import ALERTS_DDL, write_duckdb
 from .errors import ConfigError, InputError
 from .store import Store
+from .times import format_ts
 
 DB_NAME = "siem-pack.duckdb"
 ALERTS_NAME = "alerts.ndjson"
@@ -54,7 +55,8 @@ class RunSummary:
 
 
 def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None, *,
-        detections_dir: Path | None = None, baselines: bool = True, progress: Progress | None = None) -> RunSummary:
+        detections_dir: Path | None = None, baselines: bool = True, progress: Progress | None = None,
+        geoip_db: Path | None = None) -> RunSummary:
     """Ingest, fit and score baselines, replay every rule, write alerts.ndjson and summary.json."""
     say = progress or (lambda _msg: None)
     paths = [Path(p) for p in inputs]
@@ -69,7 +71,7 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
 
     t0 = time.monotonic()
     say("ingest")
-    ingest_report = _ingest(paths, db, inventory_dir)
+    ingest_report = _ingest(paths, db, inventory_dir, geoip_db)
     timings["ingest"] = round(time.monotonic() - t0, 2)
 
     with Store(db) as store:
@@ -92,7 +94,8 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
     by_rule = Counter(str(d.get("kibana", {}).get("alert", {}).get("rule", {}).get("rule_id")) for d in docs)
     summary = RunSummary(
         out_dir=str(out_dir), db=str(db), inputs=[str(p) for p in paths], ingest=ingest_report,
-        span={"start": _iso(span[0]) if span else None, "end": _iso(span[1]) if span else None},
+        span={"start": format_ts(span[0], "seconds") if span else None,
+              "end": format_ts(span[1], "seconds") if span else None},
         baselines=base_report, rules=rule_report,
         alerts={"total": len(docs), "stored": stored, "already_present": present, "by_rule": dict(sorted(by_rule.items()))},
         timings_s=timings)
@@ -103,10 +106,10 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
 
 # --- stage 1 → 2 ---------------------------------------------------------------------------
 
-def _ingest(paths: Sequence[Path], db: Path, inventory_dir: Path | None) -> dict[str, Any]:
+def _ingest(paths: Sequence[Path], db: Path, inventory_dir: Path | None, geoip_db: Path | None) -> dict[str, Any]:
     from .ingest import runner
 
-    return runner.ingest(list(paths), db=db, inventory_dir=inventory_dir).to_dict()
+    return runner.ingest(list(paths), db=db, inventory_dir=inventory_dir, geoip_db=geoip_db).to_dict()
 
 
 def event_span(store: Store) -> tuple[datetime, datetime] | None:
@@ -114,10 +117,6 @@ def event_span(store: Store) -> tuple[datetime, datetime] | None:
     if not row or row[0] is None:
         return None
     return row[0], row[1]
-
-
-def _iso(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- stage 3: baselines ----------------------------------------------------------------------

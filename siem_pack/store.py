@@ -7,21 +7,34 @@ and the tables later stages own (`alerts`, `anomalies`, `features`, `seals`, `ac
 
 Events are written create-only by `event.id`: a re-run counts them as already present and
 never overwrites evidence.
+
+Memory: every connection caps DuckDB's buffer pool (`SIEM_PACK_DUCKDB_MEMORY_LIMIT`, default
+512MB; DuckDB's own default is 80 % of RAM, which it fills with cached table pages) and
+spills larger operators to a temporary folder beside the file; `SIEM_PACK_DUCKDB_THREADS`
+sets its worker threads (default: DuckDB's, one per core).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from .doc import flatten, unflatten
 from .errors import ConfigError
 from .paths import default_db
 from .schema import Field, Schema, load_schema
+from .times import parse_ts, utcnow
+
+MEMORY_LIMIT_ENV = "SIEM_PACK_DUCKDB_MEMORY_LIMIT"
+THREADS_ENV = "SIEM_PACK_DUCKDB_THREADS"
+DEFAULT_MEMORY_LIMIT = "512MB"
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
 
 # tables whose rows are schema documents (one column per schema field, plus `doc`)
 DOC_TABLES = ("events", "anomalies")
@@ -36,56 +49,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     original VARCHAR,
     recorded_at TIMESTAMP
 )"""
-
-
-def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}}` → `{"a.b": 1}`; lists and scalars are leaves."""
-    out: dict[str, Any] = {}
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"a.b": 1}` → `{"a": {"b": 1}}`."""
-    out: dict[str, Any] = {}
-    for name, value in flat.items():
-        node = out
-        parts = name.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def get_field(doc: Mapping[str, Any], name: str) -> Any:
-    """A dotted field of a nested document (or of a flat one); None when absent."""
-    if name in doc:
-        return doc[name]
-    node: Any = doc
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def parse_ts(value: Any) -> datetime | None:
-    """An ISO-8601 string (Z or offset) or datetime → naive UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = str(value).replace("Z", "+00:00")
-        dt = datetime.fromisoformat(text)
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
 
 
 def quote(name: str) -> str:
@@ -109,6 +72,12 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
             raise ConfigError(f"cannot open the DuckDB store: {exc}", where=str(self.path)) from exc
+        try:
+            for setting, value in duckdb_settings().items():
+                self.con.execute(f"SET {setting} = {value}")
+        except Exception:
+            self.con.close()
+            raise
         if not read_only:
             for table in DOC_TABLES:
                 self._ensure_doc_table(table)
@@ -248,7 +217,7 @@ class Store:
     def insert_dead_letters(self, letters: Iterable[Mapping[str, Any]]) -> int:
         rows = [
             (d["id"], d.get("source"), d.get("line"), d.get("format"), d["reason"], d.get("original"),
-             datetime.now(UTC).replace(tzinfo=None))
+             utcnow())
             for d in letters
         ]
         if not rows:
@@ -256,6 +225,20 @@ class Store:
         before = self.count("dead_letters")
         self.con.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
         return self.count("dead_letters") - before
+
+
+def duckdb_settings() -> dict[str, str]:
+    """The settings every connection applies (as SQL literals), from the environment."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    if not _SIZE.fullmatch(limit):
+        raise ConfigError(f"bad memory limit {limit!r}: use a size such as 512MB or 2GB", where=MEMORY_LIMIT_ENV)
+    out = {"memory_limit": f"'{limit}'"}
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ConfigError(f"bad thread count {threads!r}: use a whole number >= 1", where=THREADS_ENV)
+        out["threads"] = str(int(threads))
+    return out
 
 
 def _column_value(v: Any, f: Field) -> Any:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from siem_pack.settings import ClusterSettings
-from siem_pack.testing.es import cleanup_prefix
+from tests.support.es import cleanup_prefix
 
 IN_CI = os.environ.get("CI") == "true"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,8 @@ import pandas as pd
 import yaml
 
 from ..errors import ConfigError, InputError
-from ..store import Store, parse_ts
+from ..store import Store
+from ..times import format_ts, parse_duration, parse_ts
 
 KEYS = ["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_start"]
 
@@ -56,9 +57,15 @@ AGGREGATES: dict[str, tuple[str, str | None, str | None]] = {
 }
 COUNTRY_FIELD = "source.geo.country_iso_code"
 COUNTRY_LIST = "country_list"  # the window's countries, sorted (for first-seen countries)
-BASE_COLUMNS = [*KEYS, *AGGREGATES, COUNTRY_LIST]
-DERIVED = ["first_seen_model", "granted", "new_countries", "local_hour", "hour_distance", "identity_models",
-           "restricted_share"]
+NETWORK_FIELD = "source.as.number"
+NETWORK_LIST = "network_list"  # the window's networks (AS numbers, as text), sorted (first-seen networks)
+# list columns of the base frame: column -> the field whose distinct values it holds (at most
+# LIST_SIZE a window)
+LISTS = {COUNTRY_LIST: COUNTRY_FIELD, NETWORK_LIST: NETWORK_FIELD}
+LIST_SIZE = 100
+BASE_COLUMNS = [*KEYS, *AGGREGATES, *LISTS]
+DERIVED = ["first_seen_model", "granted", "new_countries", "new_networks", "local_hour", "hour_distance",
+           "identity_models", "restricted_share"]
 # HyperLogLog++ counts exactly (linear counting over 64-bit hashes) below this; distinct IPs,
 # countries, agents or versions per (identity, model, window) stay far below it. Higher values
 # cost memory per bucket (the maximum, 40000, trips the circuit breaker at 1000 buckets a page).
@@ -89,14 +96,8 @@ class FeatureFrameSpec:
 
 def parse_window(text: str) -> int:
     """'1h', '30m', '1d', '3600s' or '3600' → seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    t = text.strip().lower()
-    try:
-        if t and t[-1] in units:
-            return int(t[:-1]) * units[t[-1]]
-        return int(t)
-    except ValueError as exc:
-        raise ConfigError(f"bad window {text!r}: use e.g. 1h, 30m, 1d", where="--window") from exc
+    window = parse_duration(text, bare=True, where="--window", message="bad window {text!r}: use e.g. 1h, 30m, 1d")
+    return int(window.total_seconds())
 
 
 # -- identity context (inventory) ---------------------------------------------------------------
@@ -180,8 +181,8 @@ def _sql_select() -> str:
             "count_if": f"count(*) FILTER (WHERE {col} = '{arg}')",
         }[kind]
         parts.append(f"{expr} AS {name}")
-    parts.append(f'list_sort(list(DISTINCT "{COUNTRY_FIELD}") FILTER (WHERE "{COUNTRY_FIELD}" IS NOT NULL)) '
-                 f"AS {COUNTRY_LIST}")
+    for col, fld in LISTS.items():
+        parts.append(f'list_sort(list(DISTINCT "{fld}") FILTER (WHERE "{fld}" IS NOT NULL)) AS {col}')
     return ",\n       ".join(parts)
 
 
@@ -194,7 +195,7 @@ def features_duckdb(store: Store, spec: FeatureFrameSpec, table: str = "events",
     frames = [f for f in (_duckdb_chunk(store, chunk, table) for chunk in _chunks(spec, chunk_seconds)) if not f.empty]
     if not frames:
         return _finish(pd.DataFrame(columns=["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_ms",
-                                             *AGGREGATES, COUNTRY_LIST]))
+                                             *AGGREGATES, *LISTS]))
     return _finish(pd.concat(frames, ignore_index=True))
 
 
@@ -236,7 +237,8 @@ def es_aggregation(spec: FeatureFrameSpec, page_size: int = 1000) -> dict[str, A
             sub[name] = {"percentiles": {"field": fld, "percents": [95], "keyed": False}}
         elif kind == "count_if":
             sub[name] = {"filter": {"term": {fld: arg}}}
-    sub[COUNTRY_LIST] = {"terms": {"field": COUNTRY_FIELD, "size": 100, "order": {"_key": "asc"}}}
+    for col, fld in LISTS.items():
+        sub[col] = {"terms": {"field": fld, "size": LIST_SIZE, "order": {"_key": "asc"}}}
     return {
         "composite": {
             "size": page_size,
@@ -256,7 +258,8 @@ def es_pages(client: Any, index: str, spec: FeatureFrameSpec, page_size: int = 1
     """Composite buckets, page by page through `after_key`. `on_page` sees each raw response
     (the benchmark reads `took` from it)."""
     agg = es_aggregation(spec, page_size)
-    query = {"range": {"@timestamp": {"gte": _iso(spec.start), "lt": _iso(spec.end), "format": "strict_date_optional_time"}}}
+    query = {"range": {"@timestamp": {"gte": format_ts(spec.start), "lt": format_ts(spec.end),
+                                      "format": "strict_date_optional_time"}}}
     after: dict[str, Any] | None = None
     while True:
         if after is not None:
@@ -286,10 +289,12 @@ def _es_row(b: Mapping[str, Any]) -> dict[str, Any]:
         else:
             v = b[name]["value"]
             row[name] = v if v is not None else 0
-    countries = b[COUNTRY_LIST]
-    if countries.get("sum_other_doc_count"):
-        raise InputError("more than 100 countries in one window: raise the terms size", where="features_es")
-    row[COUNTRY_LIST] = [c["key"] for c in countries["buckets"]]
+    for col, fld in LISTS.items():
+        terms = b[col]
+        if terms.get("sum_other_doc_count"):
+            raise InputError(f"more than {LIST_SIZE} distinct {fld} in one window: raise LIST_SIZE",
+                             where="features_es")
+        row[col] = [c["key"] for c in terms["buckets"]]
     return row
 
 
@@ -303,7 +308,7 @@ def features_es(client: Any, index: str, spec: FeatureFrameSpec, page_size: int 
     rows = [_es_row(b) for chunk in _chunks(spec, chunk_seconds)
             for b in es_pages(client, index, chunk, page_size, on_page)]
     df = pd.DataFrame(rows, columns=["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_ms",
-                                     *AGGREGATES, COUNTRY_LIST])
+                                     *AGGREGATES, *LISTS])
     return _finish(df)
 
 
@@ -319,7 +324,8 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     for name, (kind, _f, _a) in AGGREGATES.items():
         col = pd.to_numeric(df[name])
         out[name] = col.astype("float64") if kind == "p95" else col.fillna(0).round().astype("int64")
-    out[COUNTRY_LIST] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in df[COUNTRY_LIST]]
+    for col in LISTS:  # as text, in the engines' order (both sort numbers as numbers)
+        out[col] = [[str(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else [] for v in df[col]]
     return out.sort_values(KEYS, kind="mergesort").reset_index(drop=True)
 
 
@@ -333,6 +339,7 @@ def derive(base: pd.DataFrame, context: IdentityContext | None = None, usual_sha
       and no grant covers it;
     - granted: a grant covers the pair at this window;
     - new_countries: countries this identity had never used before this window;
+    - new_networks: networks (source.as.number) this identity had never used before this window;
     - local_hour: window start in the identity's time zone (UTC when unknown);
     - hour_distance: circular hours to the nearest usual hour (an hour holding ≥ `usual_share`
       of the identity's earlier active windows; 0 until `min_history` windows are known);
@@ -369,8 +376,9 @@ def derive(base: pd.DataFrame, context: IdentityContext | None = None, usual_sha
     iw = iw.reset_index()
     iw["local_hour"] = _local_hours(iw, ctx.timezones)
     iw["hour_distance"] = _hour_distance(iw, usual_share, min_history)
-    iw["new_countries"] = _new_countries(df)
-    cols = ["identity_models", "restricted_share", "local_hour", "hour_distance", "new_countries"]
+    iw["new_countries"] = _first_seen(df, COUNTRY_LIST)
+    iw["new_networks"] = _first_seen(df, NETWORK_LIST) if NETWORK_LIST in df else 0
+    cols = ["identity_models", "restricted_share", "local_hour", "hour_distance", "new_countries", "new_networks"]
     merged = df[["user.id", "window_start"]].merge(iw[["user.id", "window_start", *cols]], how="left",
                                                    on=["user.id", "window_start"])
     for c in cols:
@@ -408,15 +416,16 @@ def _hour_distance(iw: pd.DataFrame, usual_share: float, min_history: int) -> np
     return out
 
 
-def _new_countries(df: pd.DataFrame) -> np.ndarray:
-    """Per (identity, window), sorted like the grouped frame: countries first used then."""
-    ex = df[["user.id", "window_start", COUNTRY_LIST]].explode(COUNTRY_LIST).dropna(subset=[COUNTRY_LIST])
+def _first_seen(df: pd.DataFrame, column: str) -> np.ndarray:
+    """Per (identity, window), sorted like the grouped frame: values of the list `column`
+    (countries, networks) the identity first used then (not in its first window)."""
+    ex = df[["user.id", "window_start", column]].explode(column).dropna(subset=[column])
     iw_index = pd.MultiIndex.from_frame(df[["user.id", "window_start"]].drop_duplicates().sort_values(
         ["user.id", "window_start"]))
     if ex.empty:
         return np.zeros(len(iw_index))
     ident_first = df.groupby("user.id")["window_start"].min()
-    first = ex.groupby(["user.id", COUNTRY_LIST])["window_start"].min().reset_index()
+    first = ex.groupby(["user.id", column])["window_start"].min().reset_index()
     first = first[first["window_start"].to_numpy() > ident_first.reindex(first["user.id"]).to_numpy()]
     counts = first.groupby(["user.id", "window_start"]).size()
     out: np.ndarray = counts.reindex(iw_index, fill_value=0).to_numpy()
@@ -432,7 +441,7 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, p95_rtol: float = 0.01) -> 
         return problems
     for col in BASE_COLUMNS:
         x, y = a[col], b[col]
-        if col == COUNTRY_LIST:
+        if col in LISTS:
             bad = [i for i, (p, q) in enumerate(zip(x, y, strict=True)) if list(p) != list(q)]
         elif col.endswith("_p95"):
             bad = list(np.flatnonzero(~np.isclose(x.to_numpy(), y.to_numpy(), rtol=p95_rtol, atol=1e-9)))
@@ -449,8 +458,4 @@ def _naive_utc(value: Any) -> datetime:
     if dt is None:
         raise ConfigError("missing time", where="--start/--end")
     return dt
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat(timespec="milliseconds") + "Z"
 

@@ -30,12 +30,13 @@ from ..errors import ConfigError
 from ..schema import load_schema
 from ..settings import ClusterSettings
 from ..store import Store
-from . import artifacts
+from ..times import format_ts, utcnow
+from . import artifacts, shapes
 from .estimator import BaselineEstimator
 from .features import (
     AGGREGATES,
-    COUNTRY_LIST,
     KEYS,
+    LISTS,
     FeatureFrameSpec,
     IdentityContext,
     derive,
@@ -81,7 +82,8 @@ def with_population(frame: pd.DataFrame, context: IdentityContext) -> pd.DataFra
 def data_hash(frame: pd.DataFrame) -> str:
     """SHA-256 of the base frame's content (order-independent of how it was computed)."""
     flat = frame[[*KEYS, *AGGREGATES]].copy()
-    flat[COUNTRY_LIST] = frame[COUNTRY_LIST].map(",".join)
+    for col in LISTS:
+        flat[col] = frame[col].map(",".join)
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(flat, index=False).to_numpy().tobytes())
     return h.hexdigest()
@@ -89,8 +91,10 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 def content_thresholds(frame: pd.DataFrame, window_seconds: int, quantile: float = 0.999) -> dict[str, int]:
     """Values for the rule templates, learnt from the training frame (a high quantile of the
-    per-window figure, with 50 % headroom). requests_per_15m_max scales the per-window count
-    to 15 minutes, assuming requests spread over the window (an approximation)."""
+    per-window figure, with 50 % headroom). requests_per_15m_max is the high quantile of the
+    per-window count itself, unscaled: a burst means more calls in 15 minutes than an identity
+    makes in a busy window, so agents and tools that call in short bursts all day (and whose
+    windows the quantile has seen) stay under it."""
     if frame.empty:
         return {}
 
@@ -101,7 +105,7 @@ def content_thresholds(frame: pd.DataFrame, window_seconds: int, quantile: float
         "input_tokens_max": math.ceil(q("input_tokens_max") * 1.5),
         "output_tokens_max": math.ceil(q("output_tokens_max") * 1.5),
         "response_bytes_max": math.ceil(q("response_bytes_max") * 1.5),
-        "requests_per_15m_max": max(1, math.ceil(q("requests") * 900 / window_seconds * 1.5)),
+        "requests_per_15m_max": max(1, math.ceil(q("requests") * max(1.0, 900 / window_seconds))),
     }
 
 
@@ -117,7 +121,7 @@ def fit_baselines(source: Source, models_dir: Path, key: bytes, *, start: dateti
     """Fit on [start, end) (default: the `days` complete days before now) and save an artifact."""
     if population not in POPULATIONS:
         raise ConfigError(f"unknown population {population!r}; known: {', '.join(POPULATIONS)}", where="--population")
-    end = _floor(end or datetime.utcnow(), window_seconds)
+    end = _floor(end or utcnow(), window_seconds)
     start = start or end - timedelta(days=days)
     spec = FeatureFrameSpec(start, end, window_seconds)
     ctx = context or IdentityContext.from_inventory()
@@ -152,13 +156,24 @@ def anomaly_id(version: str, population: str, user: str, model: str, window_star
     return hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+def history_windows(frame: pd.DataFrame) -> np.ndarray:
+    """Per row: the identity's active windows before this one (any model)."""
+    ranks = frame.groupby("user.id")["window_start"].rank(method="dense").to_numpy()
+    out: np.ndarray = ranks.astype("int64") - 1
+    return out
+
+
 def anomaly_docs(frame: pd.DataFrame, risk: np.ndarray, explanations: list[list[Any]], est: BaselineEstimator,
-                 version: str, window_seconds: int) -> list[dict[str, Any]]:
-    """Anomaly events (docs/anomalies.md): one per scored (identity, model, window)."""
+                 version: str, window_seconds: int, history: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Anomaly events (docs/anomalies.md): one per scored (identity, model, window).
+    `history`: per row, the identity's earlier active windows; an identity with fewer than
+    the estimator's `min_history` is not `established` (its windows are judged against
+    fallbacks, so its anomalies are for hunting, not alerting)."""
     pops = est.population_of(frame)
+    hist = history if history is not None else history_windows(frame)
     docs = []
     feature_cols = [c for c in frame.columns if c in AGGREGATES or c in
-                    ("first_seen_model", "granted", "new_countries", "local_hour", "hour_distance", "identity_models",
+                    ("first_seen_model", "granted", "new_countries", "new_networks", "local_hour", "hour_distance", "identity_models",
                      "restricted_share")]
     for i, row in enumerate(frame.itertuples(index=False)):
         rec = dict(zip(frame.columns, row, strict=True))
@@ -168,7 +183,7 @@ def anomaly_docs(frame: pd.DataFrame, risk: np.ndarray, explanations: list[list[
         threshold = est.threshold_for(pop)
         ex = explanations[i]
         docs.append({
-            "@timestamp": we.isoformat() + "Z",
+            "@timestamp": format_ts(we, "auto"),
             "event": {"id": anomaly_id(version, pop, rec["user.id"], rec["gen_ai.request.model"], ws),
                       "kind": "event", "dataset": "siem_pack.anomaly", "module": "siem_pack",
                       "category": ["threat"], "type": ["info"]},
@@ -180,9 +195,10 @@ def anomaly_docs(frame: pd.DataFrame, risk: np.ndarray, explanations: list[list[
                     "risk_score": round(float(risk[i]), 2),
                     "threshold": round(threshold, 2),
                     "is_anomalous": bool(risk[i] >= threshold),
+                    "established": bool(hist[i] >= est.min_history),
                     "population": pop,
                     "model_version": version,
-                    "window": {"start": ws.isoformat() + "Z", "end": we.isoformat() + "Z"},
+                    "window": {"start": format_ts(ws, "auto"), "end": format_ts(we, "auto")},
                     "top_features": [e.feature for e in ex],
                     "explanation": [e.text() for e in ex],
                     "features": {c: _plain(rec[c]) for c in feature_cols},
@@ -210,7 +226,7 @@ def score(source: Source, models_dir: Path, key: bytes, *, start: datetime | Non
     tr = meta["training"]
     window = int(tr["window_seconds"])
     train_start, train_end = datetime.fromisoformat(tr["start"]), datetime.fromisoformat(tr["end"])
-    end = _floor(end or datetime.utcnow(), window)
+    end = _floor(end or utcnow(), window)
     start = max(start or train_end, train_end)
     if end <= start:
         return {"job": "score", "version": meta["version"], "scored": 0, "anomalous": 0, "stored": 0,
@@ -222,13 +238,20 @@ def score(source: Source, models_dir: Path, key: bytes, *, start: datetime | Non
     mask = (frame["window_start"] >= pd.Timestamp(start)).to_numpy()
     r, ex = est.risk_and_explain(frame, rows=mask)
     scored = frame[mask].reset_index(drop=True)
-    docs = anomaly_docs(scored, r, ex, est, meta["version"], window)
+    docs = anomaly_docs(scored, r, ex, est, meta["version"], window, history=history_windows(frame)[mask])
     anomalous = sum(1 for d in docs if d["siem_pack"]["anomaly"]["is_anomalous"])
+    # the shapes one window of one identity cannot show (siem_pack.baselines.shapes)
+    found = {"cohort": shapes.cohort_docs(frame, mask, ctx.teams, meta["version"], window),
+             "exfiltration": shapes.exfiltration_docs(frame, mask, meta["version"], window),
+             "burst": shapes.burst_docs(frame, mask, meta["version"], window)}
+    for extra in found.values():
+        docs += extra
     if only_anomalous:
         docs = [d for d in docs if d["siem_pack"]["anomaly"]["is_anomalous"]]
     stored, present = write_anomalies(source, docs, anomalies_index)
     return {"job": "score", "version": meta["version"], "start": start.isoformat(), "end": end.isoformat(),
-            "scored": int(mask.sum()), "anomalous": anomalous, "stored": stored, "already_present": present}
+            "scored": int(mask.sum()), "anomalous": anomalous, "shapes": {k: len(v) for k, v in found.items()},
+            "stored": stored, "already_present": present}
 
 
 def write_anomalies(source: Source, docs: list[dict[str, Any]], index: str = ANOMALIES_INDEX) -> tuple[int, int]:

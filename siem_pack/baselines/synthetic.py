@@ -9,7 +9,7 @@ grant). Consumers: tests/baselines, benchmarks/bench_baselines.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..store import Store, quote, unflatten
+from ..doc import unflatten
+from ..store import Store, quote
+from ..times import format_ts
 from .features import Grant, IdentityContext
 
 MODELS = {  # model -> tier
@@ -49,7 +51,7 @@ class Usage:
         cols = list(self.events.columns)
         for values in self.events.itertuples(index=False, name=None):
             flat = {c: v for c, v in zip(cols, values, strict=True) if not (v is None or v is pd.NA or v != v)}
-            flat["@timestamp"] = flat["@timestamp"].isoformat() + "Z"
+            flat["@timestamp"] = format_ts(flat["@timestamp"], "auto")
             for k in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "siem_pack.request.bytes",
                       "siem_pack.response.bytes"):
                 if k in flat:
@@ -57,15 +59,10 @@ class Usage:
             yield unflatten(flat)
 
 
-def generate(seed: int = 7, humans: int = 36, services: int = 3, train_days: int = 14, test_days: int = 4,
-             rate: float = 4.0, inject: bool = True, start: datetime = datetime(2026, 3, 2)) -> Usage:
-    """Hourly usage for `humans` people (working hours in their time zone, 1-3 models each)
-    and `services` nightly batch accounts; with `inject`, labelled anomalies and benign traps
-    in the test period (the last `test_days`). `rate` scales requests per active hour."""
-    rng = np.random.default_rng(seed)
-    hours = (train_days + test_days) * 24
-    train_end = start + timedelta(days=train_days)
-    end = start + timedelta(hours=hours)
+Row = tuple[int, str, int, int, str, float]  # person, model, hour, n, country, token factor
+
+
+def _people(rng: np.random.Generator, humans: int, services: int, rate: float) -> list[dict[str, Any]]:
     countries = list(ZONES)
     models = [m for m in MODELS if MODELS[m] != "restricted"]
     people: list[dict[str, Any]] = []
@@ -85,81 +82,153 @@ def generate(seed: int = 7, humans: int = 36, services: int = 3, train_days: int
             "rate": rate * 25, "tokens": 1500.0, "ips": [f"10.200.0.{i + 1}"], "agents": ["batch-runner/1.0"],
             "start_hour": 1, "service": True,
         })
+    return people
 
-    # per (person, model, hour) request counts
-    hour_index = pd.date_range(start, periods=hours, freq="h")
-    rows: list[tuple[int, str, int, int, str, float]] = []  # person, model, hour, n, country, token factor
-    anomalies: dict[tuple[str, datetime, str], str] = {}
-    traps: dict[str, set[tuple[str, datetime, str]]] = {k: set() for k in TRAP_KINDS}
-    test0 = train_days * 24
-    specials = _plan_specials(rng, people, test0, hours) if inject else {}
-    grants: list[Grant] = []
-    for p_i, p in enumerate(people):
-        local = hour_index.tz_localize("UTC").tz_convert(p["tz"])
+
+@dataclass
+class _Draft:
+    """Usage being generated: per (person, model, hour) request counts, and what was injected."""
+
+    hour_index: pd.DatetimeIndex
+    test0: int  # the first hour of the test period
+    rows: list[Row] = field(default_factory=list)
+    anomalies: dict[tuple[str, datetime, str], str] = field(default_factory=dict)
+    traps: dict[str, set[tuple[str, datetime, str]]] = field(default_factory=lambda: {k: set() for k in TRAP_KINDS})
+    grants: list[Grant] = field(default_factory=list)
+
+    @property
+    def hours(self) -> int:
+        return len(self.hour_index)
+
+    def at(self, h: int) -> datetime:
+        return self.hour_index[h].to_pydatetime()  # type: ignore[no-any-return]
+
+    def usual(self, rng: np.random.Generator, p_i: int, p: dict[str, Any]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+        """A person's ordinary usage (working hours, or a service's nightly batch); returns
+        their local hours and the hours they are active."""
+        local = self.hour_index.tz_localize("UTC").tz_convert(p["tz"])
         lh, weekday = local.hour.to_numpy(), local.day_of_week.to_numpy()
         if p["service"]:
             active = (lh >= 1) & (lh < 4)
-            traps["nightly_batch"].update((p["id"], hour_index[h].to_pydatetime(), m) for h in np.flatnonzero(active)
-                                          if h >= test0 for m in p["models"])
+            self.traps["nightly_batch"].update((p["id"], self.at(int(h)), m) for h in np.flatnonzero(active)
+                                               if h >= self.test0 for m in p["models"])
         else:
             active = (lh >= p["start_hour"]) & (lh < p["start_hour"] + 9) & (weekday < 5)
-            active &= rng.random(hours) < 0.85
+            active &= rng.random(self.hours) < 0.85
         for model in p["models"]:
             share = 1.0 / len(p["models"])
             lam = np.where(active, p["rate"] * share, 0.0)
             n = rng.poisson(lam)
             for hh in np.flatnonzero(n):
-                rows.append((p_i, model, int(hh), int(n[hh]), p["country"], 1.0))
-        sp = specials.get(p["id"])
-        if not sp:
-            continue
-        kind, h0 = sp
-        if kind == "team_campaign":
-            continue  # applied per team below
-        model0 = p["models"][0]
-        if kind == "burst":
-            rows.append((p_i, model0, h0, int(p["rate"] * 15), p["country"], 3.0))
-            anomalies[(p["id"], hour_index[h0].to_pydatetime(), model0)] = kind
-        elif kind == "new_model":
-            rows.append((p_i, "o1-restricted", h0, max(3, int(p["rate"])), p["country"], 1.0))
-            anomalies[(p["id"], hour_index[h0].to_pydatetime(), "o1-restricted")] = kind
-        elif kind == "off_hours":
-            h = _off_hour(local, h0)
-            rows.append((p_i, model0, h, max(3, int(p["rate"] * 2)), p["country"], 1.0))
-            anomalies[(p["id"], hour_index[h].to_pydatetime(), model0)] = kind
-        elif kind == "new_country":
-            other = next(c for c in countries if c != p["country"])
-            rows.append((p_i, model0, h0, max(3, int(p["rate"])), other, 1.0))
-            anomalies[(p["id"], hour_index[h0].to_pydatetime(), model0)] = kind
-        elif kind == "slow_ramp":  # 36 h from 1x to 12x, also in the night: exfiltration creeping up
-            for k in range(36):
-                factor = 1.0 + 11.0 * k / 35
-                rows.append((p_i, model0, h0 + k, int(p["rate"] * factor), p["country"], 1.0 + factor / 4))
-                if factor >= 4:
-                    anomalies[(p["id"], hour_index[h0 + k].to_pydatetime(), model0)] = kind
-        elif kind == "granted_ramp":  # a grant to a new model, then its usage grows gently, within working
-            # hours, to the level of the person's other models
-            grants.append(Grant(p["id"], "claude-sonnet" if "claude-sonnet" not in p["models"] else "llama-local",
-                                hour_index[h0].to_pydatetime(), None))
-            for h in range(h0, hours):
-                if active[h]:
-                    factor = (0.4 + 0.8 * (h - h0) / max(1, hours - h0)) / len(p["models"])
-                    rows.append((p_i, grants[-1].model, h, max(1, int(p["rate"] * factor)), p["country"], 1.0))
-                    traps["granted_ramp"].add((p["id"], hour_index[h].to_pydatetime(), grants[-1].model))
-    # a whole team's campaign: every member triples usage for four afternoon hours
-    campaign = [i for i, p in enumerate(people) if p["team"] == "team-3"]
-    if inject and campaign:
-        h0 = test0 + 24 * 2 + 13
-        for p_i in campaign:
-            p = people[p_i]
-            for h in range(h0, h0 + 4):
-                traps["team_campaign"].add((p["id"], hour_index[h].to_pydatetime(), p["models"][0]))
-                rows.append((p_i, p["models"][0], h, int(p["rate"] * 4), p["country"], 1.5))
+                self.rows.append((p_i, model, int(hh), int(n[hh]), p["country"], 1.0))
+        return local, active
 
-    events = _expand(rng, people, hour_index, rows)
+
+@dataclass(frozen=True)
+class _Special:
+    """One person's injected special: who (index and record), from which hour, and their
+    local hours and active hours."""
+
+    kind: str
+    p_i: int
+    p: dict[str, Any]
+    h0: int
+    local: pd.DatetimeIndex
+    active: np.ndarray
+
+    @property
+    def model0(self) -> str:
+        return str(self.p["models"][0])
+
+
+def _burst(d: _Draft, s: _Special) -> None:
+    d.rows.append((s.p_i, s.model0, s.h0, int(s.p["rate"] * 15), s.p["country"], 3.0))
+    d.anomalies[(s.p["id"], d.at(s.h0), s.model0)] = s.kind
+
+
+def _new_model(d: _Draft, s: _Special) -> None:
+    d.rows.append((s.p_i, "o1-restricted", s.h0, max(3, int(s.p["rate"])), s.p["country"], 1.0))
+    d.anomalies[(s.p["id"], d.at(s.h0), "o1-restricted")] = s.kind
+
+
+def _off_hours(d: _Draft, s: _Special) -> None:
+    h = _off_hour(s.local, s.h0)
+    d.rows.append((s.p_i, s.model0, h, max(3, int(s.p["rate"] * 2)), s.p["country"], 1.0))
+    d.anomalies[(s.p["id"], d.at(h), s.model0)] = s.kind
+
+
+def _new_country(d: _Draft, s: _Special) -> None:
+    other = next(c for c in ZONES if c != s.p["country"])
+    d.rows.append((s.p_i, s.model0, s.h0, max(3, int(s.p["rate"])), other, 1.0))
+    d.anomalies[(s.p["id"], d.at(s.h0), s.model0)] = s.kind
+
+
+def _slow_ramp(d: _Draft, s: _Special) -> None:
+    """36 h from 1x to 12x, also in the night: exfiltration creeping up."""
+    for k in range(36):
+        factor = 1.0 + 11.0 * k / 35
+        d.rows.append((s.p_i, s.model0, s.h0 + k, int(s.p["rate"] * factor), s.p["country"], 1.0 + factor / 4))
+        if factor >= 4:
+            d.anomalies[(s.p["id"], d.at(s.h0 + k), s.model0)] = s.kind
+
+
+def _granted_ramp(d: _Draft, s: _Special) -> None:
+    """A grant to a new model, then its usage grows gently, within working hours, to the
+    level of the person's other models."""
+    p, h0, hours = s.p, s.h0, d.hours
+    d.grants.append(Grant(p["id"], "claude-sonnet" if "claude-sonnet" not in p["models"] else "llama-local",
+                          d.at(h0), None))
+    for h in range(h0, hours):
+        if s.active[h]:
+            factor = (0.4 + 0.8 * (h - h0) / max(1, hours - h0)) / len(p["models"])
+            d.rows.append((s.p_i, d.grants[-1].model, h, max(1, int(p["rate"] * factor)), p["country"], 1.0))
+            d.traps["granted_ramp"].add((p["id"], d.at(h), d.grants[-1].model))
+
+
+# The registry: a special's kind → how it is injected into one person's usage
+# (team_campaign is applied per team, by _team_campaign).
+SPECIALS: dict[str, Callable[[_Draft, _Special], None]] = {
+    "burst": _burst,
+    "new_model": _new_model,
+    "off_hours": _off_hours,
+    "new_country": _new_country,
+    "slow_ramp": _slow_ramp,
+    "granted_ramp": _granted_ramp,
+}
+
+
+def _team_campaign(d: _Draft, people: list[dict[str, Any]]) -> None:
+    """A whole team's campaign: every member triples usage for four afternoon hours."""
+    h0 = d.test0 + 24 * 2 + 13
+    for p_i in [i for i, p in enumerate(people) if p["team"] == "team-3"]:
+        p = people[p_i]
+        for h in range(h0, h0 + 4):
+            d.traps["team_campaign"].add((p["id"], d.at(h), p["models"][0]))
+            d.rows.append((p_i, p["models"][0], h, int(p["rate"] * 4), p["country"], 1.5))
+
+
+def generate(seed: int = 7, humans: int = 36, services: int = 3, train_days: int = 14, test_days: int = 4,
+             rate: float = 4.0, inject: bool = True, start: datetime = datetime(2026, 3, 2)) -> Usage:
+    """Hourly usage for `humans` people (working hours in their time zone, 1-3 models each)
+    and `services` nightly batch accounts; with `inject`, labelled anomalies and benign traps
+    in the test period (the last `test_days`). `rate` scales requests per active hour."""
+    rng = np.random.default_rng(seed)
+    hours = (train_days + test_days) * 24
+    people = _people(rng, humans, services, rate)
+    d = _Draft(pd.date_range(start, periods=hours, freq="h"), train_days * 24)
+    specials = _plan_specials(rng, people, d.test0, hours) if inject else {}
+    for p_i, p in enumerate(people):
+        local, active = d.usual(rng, p_i, p)
+        kind, h0 = specials.get(p["id"], ("", 0))
+        if kind in SPECIALS:
+            SPECIALS[kind](d, _Special(kind, p_i, p, h0, local, active))
+    if inject:
+        _team_campaign(d, people)
+    events = _expand(rng, people, d.hour_index, d.rows)
     ctx = IdentityContext(timezones={p["id"]: p["tz"] for p in people}, teams={p["id"]: p["team"] for p in people},
-                          grants=tuple(grants))
-    return Usage(events, ctx, start, train_end, end, anomalies, traps)
+                          grants=tuple(d.grants))
+    return Usage(events, ctx, start, start + timedelta(days=train_days), start + timedelta(hours=hours),
+                 d.anomalies, d.traps)
 
 
 def _plan_specials(rng: np.random.Generator, people: list[dict[str, Any]], test0: int, hours: int

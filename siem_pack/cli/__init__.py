@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import SiemPackError
 
 # one module per command family; each defines register(group)
-COMMAND_MODULES = ["doctor", "simulate", "integrity", "deploy", "run", "drill", "dashboards", "report", "audit", "jobs", "schedule", "ingest", "pipelines", "rules", "demo", "respond"]
+COMMAND_MODULES = ["doctor", "simulate", "integrity", "deploy", "run", "drill", "dashboards", "report", "audit", "jobs", "schedule", "ingest", "pipelines", "rules", "demo", "respond", "geoip"]
 
 
 class SiemPackGroup(click.Group):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..settings import ClusterSettings
-from .options import cluster_options, db_option, format_choices, json_option
+from .options import cluster_options, db_option, format_choices, geoip_option, json_option
 
 
 @click.command()
@@ -26,8 +26,7 @@ from .options import cluster_options, db_option, format_choices, json_option
               help="With --es-url and no --db: the cluster index that keeps dead letters (deployed with the bundle).")
 @click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Inventory folder (default: the bundle's inventory/).")
-@click.option("--geoip-db", "geoip_db", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              envvar="SIEM_PACK_GEOIP_DB", help="Folder of MaxMind .mmdb databases [SIEM_PACK_GEOIP_DB].")
+@geoip_option
 @click.option("--max-line-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
               help="Longer lines are dead-lettered.")
 @click.option("--follow", is_flag=True, help="Keep reading one growing NDJSON file (Ctrl-C stops).")

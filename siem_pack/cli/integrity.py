@@ -15,13 +15,14 @@ from ..integrity.backend import open_backend
 from ..integrity.head import HEAD_ENV, seal_anchored
 from ..integrity.keys import generate_key_file as _generate
 from ..integrity.keys import load_signing_key
-from ..integrity.seals import SealReport, parse_duration
+from ..integrity.seals import SealReport
 from ..integrity.store_duckdb import head_path
 from ..integrity.store_es import EVENTS_PATTERN, SEALS_INDEX
 from ..integrity.verify import EventProof, VerifyReport, verify_event, verify_events
 from ..integrity.verify import verify as _verify
 from ..paths import default_db
 from ..settings import ClusterSettings
+from ..times import parse_duration
 from .options import cluster_options, db_option, json_option, parse_time
 
 TRUST_ENV = "SIEM_PACK_SEAL_TRUSTED_KEYS"
@@ -81,7 +82,7 @@ def seal(settings: ClusterSettings, db: Path | None, events_index: str, seals_in
           --head /var/lib/siem-pack/seals.head.json --window 1h --grace 15m
     """
     key = load_signing_key(key_file)
-    win, gr = parse_duration(window, "--window"), parse_duration(grace, "--grace")
+    win, gr = parse_duration(window, where="--window"), parse_duration(grace, where="--grace")
     now = parse_time(now_text, "--now")
     head_file = _head_file(settings, db, head)
     with open_backend(settings, db, events_index=events_index, seals_index=seals_index) as (source, store):

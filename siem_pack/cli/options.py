@@ -50,6 +50,14 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
 
 
+def geoip_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--geoip-db: a folder of MaxMind databases or a CSV of networks (ingest, run, pipelines test)."""
+    return click.option("--geoip-db", "geoip_db", type=click.Path(exists=True, path_type=Path),
+                        envvar="SIEM_PACK_GEOIP_DB",
+                        help="Folder of MaxMind .mmdb databases, or a CSV of networks (docs/geography.md) "
+                             "[SIEM_PACK_GEOIP_DB].")(fn)
+
+
 def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", type=click.Path(path_type=Path), envvar="SIEM_PACK_DB", default=None,
                         help="Embedded DuckDB file [SIEM_PACK_DB; default ./siem-pack.duckdb].")(fn)
@@ -57,7 +65,7 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def parse_time(value: str | None, where: str) -> datetime | None:
     """An ISO-8601 option value (`--from`, `--to`) as naive UTC, or a one-line error naming the option."""
-    from ..store import parse_ts
+    from ..times import parse_ts
 
     if not value:
         return None

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..errors import FindingsError
-from .options import format_choices, json_option
+from .options import format_choices, geoip_option, json_option
 
 
 @click.group()
@@ -50,8 +50,7 @@ def list_cmd(inventory_dir: Path | None, as_json: bool) -> None:
               help="Log format; auto lets the entry pipeline recognise each record.")
 @click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Inventory folder (default: the bundle's inventory/).")
-@click.option("--geoip-db", "geoip_db", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              envvar="SIEM_PACK_GEOIP_DB", help="Folder of MaxMind .mmdb databases [SIEM_PACK_GEOIP_DB].")
+@geoip_option
 def test_cmd(file: Path, fmt: str, inventory_dir: Path | None, geoip_db: Path | None) -> None:
     """Run the records of FILE through the entry pipeline offline and print the ECS documents
     (one JSON document per line on stdout). Dropped and dead-lettered records are listed on

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..detect import episodes
 from ..errors import FindingsError
 from ..inventory import load_inventory
 from ..respond import cases as cases_lib
@@ -17,6 +18,7 @@ from ..respond import metrics as metrics_lib
 from ..respond import workflow as workflow_lib
 from ..respond.actions import ACTIONS, ENV, Targets
 from ..respond.backend import open_backend
+from ..respond.levels import tier_of
 from ..respond.respond import default_actor, respond, undo
 from ..settings import ClusterSettings
 from .options import cluster_options, db_option, json_option, parse_time
@@ -175,26 +177,36 @@ def alerts_group() -> None:
 @click.option("--status", type=click.Choice(workflow_lib.STATUSES), help="Only alerts in this status.")
 @click.option("--from", "from_text", help="Alerts raised at or after this ISO time.")
 @click.option("--to", "to_text", help="Alerts raised before this ISO time.")
-@_store
+@click.option("--sort", "order", type=click.Choice(workflow_lib.ORDERS), default="risk", show_default=True,
+              help="risk: highest episode risk score first; time: newest first.")
+@_common
 @json_option
-def alerts_list_cmd(status: str | None, from_text: str | None, to_text: str | None, settings: ClusterSettings,
-                    db: Path | None, prefix: str, as_json: bool) -> None:
-    """Alerts with their current workflow status, newest first.
+def alerts_list_cmd(status: str | None, from_text: str | None, to_text: str | None, order: str,
+                    settings: ClusterSettings, db: Path | None, prefix: str, inventory_dir: Path | None,
+                    as_json: bool) -> None:
+    """Alerts (one per episode) with their episode risk score and workflow status, highest
+    risk first: the rule's risk score raised by the model's tier, other rules' episodes on
+    the same identity and its anomaly score (docs/respond.md).
 
     \b
     Example:
       siem-pack alerts list --status open
+      siem-pack alerts list --sort time --json
     """
+    inventory = load_inventory(inventory_dir)
     with open_backend(settings, db, prefix) as backend:
-        rows = workflow_lib.listing(backend, status, parse_time(from_text, "--from"), parse_time(to_text, "--to"))
+        rows = workflow_lib.listing(backend, status, parse_time(from_text, "--from"), parse_time(to_text, "--to"),
+                                    order, lambda a: tier_of(a, inventory))
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for r in rows:
         tail = f"  by {r['by']}: {r['reason']}" if r["by"] else ""
-        click.echo(f"{r['kibana.alert.uuid']}  {r['@timestamp']}  {r['status']:<12} {r['kibana.alert.severity']:<8} "
-                   f"{r['kibana.alert.rule.name']}  {r['user.id'] or ''}{tail}")
-    click.echo(f"{len(rows)} alert(s)")
+        folded = r.get(episodes.DOCS_COUNT)
+        more = f" (+{folded})" if folded else ""
+        click.echo(f"{r[episodes.RISK_FIELD]:>3}  {r['kibana.alert.uuid']}  {r['@timestamp']}  {r['status']:<12} "
+                   f"{r['kibana.alert.severity']:<8} {r['kibana.alert.rule.name']}{more}  {r['user.id'] or ''}{tail}")
+    click.echo(f"{len(rows)} alert(s), by {'episode risk' if order == 'risk' else 'time'}")
 
 
 def _change_command(name: str, to_status: str, doc: str) -> click.Command:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..run import run as lib_run
-from .options import json_option
+from .options import geoip_option, json_option
 
 
 @click.command("run")
@@ -20,9 +20,10 @@ from .options import json_option
 @click.option("--detections", "detections_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Detections folder [default: the bundle's detections/].")
 @click.option("--no-baselines", is_flag=True, help="Skip fitting and scoring baselines.")
+@geoip_option
 @json_option
 def run_cmd(inputs: tuple[Path, ...], out_dir: Path, inventory_dir: Path | None, detections_dir: Path | None,
-            no_baselines: bool, as_json: bool) -> None:
+            no_baselines: bool, geoip_db: Path | None, as_json: bool) -> None:
     """Run the embedded pipeline end to end over historical logs: ingest into
     OUT/siem-pack.duckdb, fit and score baselines (walk-forward: never on the future),
     replay every rule's schedule across the input's time span, and write OUT/alerts.ndjson
@@ -30,12 +31,12 @@ def run_cmd(inputs: tuple[Path, ...], out_dir: Path, inventory_dir: Path | None,
 
     \b
     Examples:
-      siem-pack run drill/logs --inventory drill/inventory --out drill/run
+      siem-pack run drill/logs --inventory drill/inventory --geoip-db drill/networks.csv --out drill/run
       siem-pack run bedrock.ndjson litellm.ndjson --out out/ --json
     """
     progress = None if as_json else (lambda msg: click.echo(f"... {msg}", err=True))
     summary = lib_run(list(inputs), out_dir, inventory_dir, detections_dir=detections_dir,
-                      baselines=not no_baselines, progress=progress).to_dict()
+                      baselines=not no_baselines, progress=progress, geoip_db=geoip_db).to_dict()
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return

@@ -22,9 +22,11 @@ def schedule() -> None:
 @click.option("--job", "only", multiple=True, help="Only this job (repeatable).")
 @click.option("--until", default=None, help="Stop at this ISO-8601 time (UTC).")
 def run(config: Path, once: bool, only: tuple[str, ...], until: str | None) -> None:
-    """Run jobs when their cron expressions match (UTC). A lock file keeps runs from
-    overlapping; SIGTERM stops cleanly after the current job. Each job run prints one JSON
-    line; a summary line ends the output.
+    """Run jobs when their cron expressions match (UTC). Each job's command is a `jobs`
+    command (fit-baselines, score, refresh-content) with its options, run in this process. A
+    lock file keeps runs from overlapping; SIEM_PACK_* variables fill options not given;
+    SIGTERM stops cleanly after the current job. Each job run prints the job's report and one
+    JSON line of its own; a summary line ends the output.
 
     \b
     Examples:

@@ -12,9 +12,9 @@ and model. No Kibana runs here, so these are the whole proof that the objects im
    (schema/kibana/import_request.yml, saved_object.yml; siem_pack.kibana_schema), and each
    data view is the data view of one of our indices, its time field a date field.
 
-Nothing here reads Kibana's published contracts unless a contracts folder is passed: the
-conformance tests do, to check the same objects against Kibana's OpenAPI specs
-(siem_pack.testing.contracts).
+Nothing here reads Kibana's published contracts: the conformance tests check the same
+objects against Kibana's OpenAPI specs with tests/support/contracts.py, which sits outside
+the package and is never imported by it.
 
 Neighbours: spec.py and kibana.py (what is checked), fields.py (the indices' fields).
 """
@@ -22,15 +22,14 @@ Neighbours: spec.py and kibana.py (what is checked), fields.py (the indices' fie
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import kibana_schema
 from ..errors import ContentError, SiemPackError
 from . import kql
 from .fields import field_types
-from .kibana import KIBANA_VERSIONS, ImportRequest, import_request, saved_objects
+from .kibana import KIBANA_VERSIONS, ImportRequest, import_request, multipart_body, multipart_parts, saved_objects
 from .lens_schema import PANEL_SCHEMA
 from .spec import INDEXES, Dashboard, Panel
 
@@ -42,33 +41,46 @@ def check_fields(dash: Dashboard) -> list[SiemPackError]:
     problems: list[SiemPackError] = []
     for panel in dash.panels:
         known = field_types(panel.index)
-
-        def bad(msg: str, panel: Panel = panel) -> None:
-            problems.append(ContentError(f"panel {panel.id!r}: {msg}", where=panel.where))
-
-        used: list[tuple[str, str]] = [(f, "field") for f in panel.fields()]
-        filters = [panel.filter] + [m.where for m in panel.metrics if m.where]
-        for text in filters:
-            try:
-                used += [(f, "filter") for f in kql.fields(kql.parse(text or "", where=panel.where))]
-            except SiemPackError as exc:
-                problems.append(exc)
-        for name, role in used:
-            if name not in known:
-                bad(f"{role} {name!r} is not a field of index {panel.index!r} ({INDEXES[panel.index].pattern})")
-        for m in panel.metrics:
-            ftype = known.get(m.field or "")
-            if m.op in ("sum", "avg") and ftype is not None and ftype not in NUMERIC:
-                bad(f"{m.op} needs a numeric field; {m.field} is {ftype}")
-            if m.op in ("min", "max") and ftype is not None and ftype not in NUMERIC | {"date"}:
-                bad(f"{m.op} needs a numeric or date field; {m.field} is {ftype}")
-        for b in panel.buckets:
-            ftype = known.get(b.field)
-            if b.interval and ftype is not None and ftype != "date":
-                bad(f"the time axis needs a date field; {b.field} is {ftype}")
-            if not b.interval and ftype in ("flattened", "geo_point", "match_only_text", "text"):
-                bad(f"cannot bucket by {b.field} ({ftype})")
+        used = _used_fields(panel, problems)
+        messages = [f"{role} {name!r} is not a field of index {panel.index!r} ({INDEXES[panel.index].pattern})"
+                    for name, role in used if name not in known]
+        messages += _metric_type_problems(panel, known) + _bucket_type_problems(panel, known)
+        problems += [ContentError(f"panel {panel.id!r}: {msg}", where=panel.where) for msg in messages]
     return problems
+
+
+def _used_fields(panel: Panel, problems: list[SiemPackError]) -> list[tuple[str, str]]:
+    """(field, role) for every field the panel reads: metrics and buckets, then its KQL
+    filters (a filter that does not parse is a problem)."""
+    used: list[tuple[str, str]] = [(f, "field") for f in panel.fields()]
+    for text in [panel.filter] + [m.where for m in panel.metrics if m.where]:
+        try:
+            used += [(f, "filter") for f in kql.fields(kql.parse(text or "", where=panel.where))]
+        except SiemPackError as exc:
+            problems.append(exc)
+    return used
+
+
+def _metric_type_problems(panel: Panel, known: Mapping[str, str]) -> list[str]:
+    out = []
+    for m in panel.metrics:
+        ftype = known.get(m.field or "")
+        if m.op in ("sum", "avg") and ftype is not None and ftype not in NUMERIC:
+            out.append(f"{m.op} needs a numeric field; {m.field} is {ftype}")
+        if m.op in ("min", "max") and ftype is not None and ftype not in NUMERIC | {"date"}:
+            out.append(f"{m.op} needs a numeric or date field; {m.field} is {ftype}")
+    return out
+
+
+def _bucket_type_problems(panel: Panel, known: Mapping[str, str]) -> list[str]:
+    out = []
+    for b in panel.buckets:
+        ftype = known.get(b.field)
+        if b.interval and ftype is not None and ftype != "date":
+            out.append(f"the time axis needs a date field; {b.field} is {ftype}")
+        if not b.interval and ftype in ("flattened", "geo_point", "match_only_text", "text"):
+            out.append(f"cannot bucket by {b.field} ({ftype})")
+    return out
 
 
 # -- 2 and 3. references and Lens structure ---------------------------------------
@@ -117,38 +129,15 @@ def check_objects(objects: list[dict[str, Any]], where: str = "saved objects") -
 
 def _lens_links(attrs: dict[str, Any]) -> list[str]:
     """Internal links of one Lens state: accessors → columns, columns → references, layers → refs."""
-    out: list[str] = []
     state = attrs.get("state") or {}
     layers = ((state.get("datasourceStates") or {}).get("formBased") or {}).get("layers") or {}
     ref_names = {r.get("name") for r in attrs.get("references", [])}
+    out: list[str] = []
     for lid, layer in layers.items():
-        cols = layer.get("columns") or {}
-        if set(layer.get("columnOrder") or []) != set(cols):
-            out.append(f"layer {lid}: columnOrder and columns differ")
-        if f"indexpattern-datasource-layer-{lid}" not in ref_names:
-            out.append(f"layer {lid} has no data-view reference")
-        for cid, col in cols.items():
-            for ref in col.get("references", []):
-                if ref not in cols:
-                    out.append(f"column {cid} references missing column {ref}")
-            order = ((col.get("params") or {}).get("orderBy") or {}).get("columnId")
-            if order is not None and order not in cols:
-                out.append(f"column {cid} orders by missing column {order}")
+        out += _layer_links(lid, layer, ref_names)
     vis = state.get("visualization") or {}
-    vis_layers: list[Any] = vis["layers"] if isinstance(vis.get("layers"), list) else [vis]
-    for vl in vis_layers:
-        lid = vl.get("layerId")
-        if lid not in layers:
-            out.append(f"visualization layer {lid} is not a datasource layer")
-            continue
-        cols = layers[lid].get("columns") or {}
-        accessors = list(vl.get("accessors") or []) + list(vl.get("metrics") or []) + list(
-            vl.get("primaryGroups") or [])
-        accessors += [vl[k] for k in ("xAccessor", "splitAccessor", "metricAccessor") if vl.get(k)]
-        accessors += [c.get("columnId") for c in vl.get("columns") or []]
-        for acc in accessors:
-            if acc not in cols:
-                out.append(f"visualization accessor {acc} is not a column of layer {lid}")
+    for vl in vis["layers"] if isinstance(vis.get("layers"), list) else [vis]:
+        out += _visualization_links(vl, layers)
     for name in ref_names:
         lid = str(name).removeprefix("indexpattern-datasource-layer-")
         if lid not in layers:
@@ -156,14 +145,39 @@ def _lens_links(attrs: dict[str, Any]) -> list[str]:
     return out
 
 
+def _layer_links(lid: str, layer: dict[str, Any], ref_names: set[Any]) -> list[str]:
+    """A datasource layer: its column order, its data-view reference, its columns' references."""
+    out: list[str] = []
+    cols = layer.get("columns") or {}
+    if set(layer.get("columnOrder") or []) != set(cols):
+        out.append(f"layer {lid}: columnOrder and columns differ")
+    if f"indexpattern-datasource-layer-{lid}" not in ref_names:
+        out.append(f"layer {lid} has no data-view reference")
+    for cid, col in cols.items():
+        out += [f"column {cid} references missing column {ref}" for ref in col.get("references", []) if ref not in cols]
+        order = ((col.get("params") or {}).get("orderBy") or {}).get("columnId")
+        if order is not None and order not in cols:
+            out.append(f"column {cid} orders by missing column {order}")
+    return out
+
+
+def _visualization_links(vl: dict[str, Any], layers: dict[str, Any]) -> list[str]:
+    """A visualization layer: its datasource layer, and every accessor a column of it."""
+    lid = vl.get("layerId")
+    if lid not in layers:
+        return [f"visualization layer {lid} is not a datasource layer"]
+    cols = layers[lid].get("columns") or {}
+    accessors = list(vl.get("accessors") or []) + list(vl.get("metrics") or []) + list(vl.get("primaryGroups") or [])
+    accessors += [vl[k] for k in ("xAccessor", "splitAccessor", "metricAccessor") if vl.get(k)]
+    accessors += [c.get("columnId") for c in vl.get("columns") or []]
+    return [f"visualization accessor {acc} is not a column of layer {lid}" for acc in accessors if acc not in cols]
+
+
 # -- 4. the import request, its saved objects and the data views (our own model) ------------
-def check_import_request(req: ImportRequest, contracts: Path | None = None) -> list[SiemPackError]:
+def check_import_request(req: ImportRequest) -> list[SiemPackError]:
     """The request against schema/kibana/import_request.yml (method, path, kbn-xsrf header,
     query parameters, the multipart body deploy sends, parsed back) and each NDJSON line
-    against schema/kibana/saved_object.yml. With `contracts` (the conformance tests only),
-    also against Kibana's saved-objects OpenAPI contract."""
-    from ..deploy.kibana import multipart_body, multipart_parts
-
+    against schema/kibana/saved_object.yml."""
     where = f"POST {req.path}"
     raw, content_type = multipart_body("file", req.filename, req.ndjson.encode())
     parts = multipart_parts(raw, content_type)
@@ -190,11 +204,6 @@ def check_import_request(req: ImportRequest, contracts: Path | None = None) -> l
             continue
         problems += [ContentError(f"NDJSON line {n} ({_label(obj)}): {msg}", where=req.filename)
                      for msg in _saved_object_problems(obj)]
-    if contracts is not None:
-        from ..testing.contracts import import_request_problems
-
-        problems += [ContentError(msg, where=f"Kibana contract {contracts}")
-                     for msg in import_request_problems(req, contracts)]
     return problems
 
 
@@ -212,12 +221,10 @@ def _saved_object_problems(obj: Any) -> list[str]:
     return kibana_schema.problems(validator, obj)
 
 
-def check_data_views(objects: list[dict[str, Any]], contracts: Path | None = None) -> list[SiemPackError]:
+def check_data_views(objects: list[dict[str, Any]]) -> list[SiemPackError]:
     """Each index-pattern object is the data view of one of our indices (spec.INDEXES) and its
     time field is a date field of that index (its attributes' shape is saved_object.yml's,
-    checked with the import request). With `contracts` (the conformance tests only), also
-    each data view, as the equivalent `POST /api/data_views/data_view` body, against Kibana's
-    data-views OpenAPI contract."""
+    checked with the import request)."""
     by_view = {ix.data_view_id: key for key, ix in INDEXES.items()}
     problems: list[SiemPackError] = []
     for o in objects:
@@ -238,18 +245,11 @@ def check_data_views(objects: list[dict[str, Any]], contracts: Path | None = Non
         if time_field is not None and ftype != "date":
             problems.append(ContentError(f"time field {time_field!r} is not a date field of index {key!r} "
                                          f"({ftype or 'not mapped'})", where=where))
-    if contracts is not None:
-        from ..testing.contracts import data_view_problems
-
-        problems += [ContentError(msg, where=f"Kibana contract {contracts}")
-                     for msg in data_view_problems(objects, contracts)]
     return problems
 
 
-def check_all(dashboards: list[Dashboard], versions: Iterable[str] = KIBANA_VERSIONS,
-              contracts: Path | None = None) -> list[SiemPackError]:
-    """Every check for every dashboard and Kibana version; returns the problems (empty = pass).
-    `contracts`: also check against Kibana's published contracts (the conformance tests)."""
+def check_all(dashboards: list[Dashboard], versions: Iterable[str] = KIBANA_VERSIONS) -> list[SiemPackError]:
+    """Every check for every dashboard and Kibana version; returns the problems (empty = pass)."""
     problems: list[SiemPackError] = []
     for dash in dashboards:
         problems += check_fields(dash)
@@ -257,6 +257,6 @@ def check_all(dashboards: list[Dashboard], versions: Iterable[str] = KIBANA_VERS
         objects = saved_objects(dashboards, version)
         where = f"kibana {version}"
         problems += check_objects(objects, where)
-        problems += check_import_request(import_request(objects), contracts)
-        problems += check_data_views(objects, contracts)
+        problems += check_import_request(import_request(objects))
+        problems += check_data_views(objects)
     return problems

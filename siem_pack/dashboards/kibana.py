@@ -1,8 +1,9 @@
 """Stage 4: dashboard specs → Kibana saved objects (data views, dashboards with by-value Lens
-panels) and the NDJSON body of `POST /api/saved_objects/_import`, for Kibana 8.19 and 9.x.
+panels) and the NDJSON body of `POST /api/saved_objects/_import`, for Kibana 8.19 and 9.x,
+with the multipart body that carries it (`multipart_body`, `multipart_parts`).
 
 Neighbours: spec.py (input), checks.py and lens_schema.py (static and contract checks; no
-Kibana runs here). `deploy` sends `import_request(...)` to Kibana.
+Kibana runs here). `deploy` sends `import_request(...)` to Kibana, in `multipart_body`.
 
 Lens panels are by value: each panel's Lens attributes sit in the dashboard's `panelsJSON`
 (`embeddableConfig.attributes`), and their data-view references are lifted into the
@@ -13,7 +14,9 @@ next major). Ids are deterministic so a re-import overwrites instead of duplicat
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -271,6 +274,46 @@ class ImportRequest:
     @property
     def content_type(self) -> str:
         return "multipart/form-data"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart/form-data body."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+def multipart_body(name: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    """One file part of a multipart/form-data body (an import request's NDJSON, as deploy sends
+    it); returns (body, content type)."""
+    boundary = "siem-pack-" + hashlib.sha256(data).hexdigest()[:24]
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/ndjson\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def multipart_parts(body: bytes, content_type: str) -> dict[str, Part]:
+    """The parts of a multipart/form-data body by name (the inverse of multipart_body; also
+    what the contract tests' recording server reads)."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not m:
+        return {}
+    boundary = b"--" + m.group(1).encode()
+    parts: dict[str, Part] = {}
+    for chunk in body.split(boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]+)"', head)
+        if name:
+            filename = re.search(rb'filename="([^"]*)"', head)
+            ctype = re.search(rb"(?im)^content-type:\s*([^\r\n;]+)", head)
+            parts[name.group(1).decode()] = Part(filename.group(1).decode() if filename else None,
+                                                 ctype.group(1).decode().strip() if ctype else None,
+                                                 data[:-2] if data.endswith(b"\r\n") else data)
+    return parts
 
 
 def import_request(objects: list[dict[str, Any]], space: str = "default", overwrite: bool = True,

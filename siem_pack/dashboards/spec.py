@@ -20,10 +20,10 @@ A spec, in short (docs/dashboards.md has the whole form):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import jinja2
 import yaml
@@ -133,10 +133,6 @@ class Panel:
     reference_lines: tuple[ReferenceLine, ...] = ()
     note: str = ""
     where: str = ""
-
-    @property
-    def index_spec(self) -> IndexSpec:
-        return INDEXES[self.index]
 
     def fields(self) -> list[str]:
         """Every field the panel reads (metrics, buckets); KQL fields come from checks."""
@@ -270,6 +266,122 @@ def parse_dashboard(raw: Any, path: str) -> Dashboard:
                      status=tuple(status), path=path)
 
 
+T = TypeVar("T")
+Fail = Callable[[str], None]
+ShapeCheck = Callable[[str, list[Metric], list[Bucket], Fail], None]
+
+
+def _check_metric_panel(kind: str, metrics: list[Metric], buckets: list[Bucket], fail: Fail) -> None:
+    if buckets or len(metrics) != 1:
+        fail("a metric panel has exactly one metric and no buckets")
+
+
+def _check_category_panel(kind: str, metrics: list[Metric], buckets: list[Bucket], fail: Fail) -> None:
+    if not 1 <= len(buckets) <= 2:
+        fail(f"a {kind} panel has one bucket (and optionally a breakdown)")
+    if len(metrics) != 1:
+        fail(f"a {kind} panel has exactly one metric")
+
+
+def _check_time_panel(kind: str, metrics: list[Metric], buckets: list[Bucket], fail: Fail) -> None:
+    if len(metrics) != 1:
+        fail(f"a {kind} panel has exactly one metric")
+    if not buckets or not buckets[0].interval or len(buckets) > 2:
+        fail(f"a {kind} panel's first bucket is the time axis (with interval), optionally one breakdown")
+
+
+def _check_table_panel(kind: str, metrics: list[Metric], buckets: list[Bucket], fail: Fail) -> None:
+    if not buckets:
+        fail("a table panel has at least one row bucket")
+
+
+@dataclass(frozen=True)
+class PanelKind:
+    """What a chart kind accepts: its shape rules, whether its first bucket is the time axis,
+    whether it draws reference lines."""
+
+    shape: ShapeCheck
+    time_axis: bool = False
+    reference_lines: bool = False
+
+
+# The registry: `kind:` in a spec → its rules.
+PANEL_KINDS: dict[str, PanelKind] = {
+    "metric": PanelKind(_check_metric_panel),
+    "bar": PanelKind(_check_category_panel, reference_lines=True),
+    "line": PanelKind(_check_time_panel, time_axis=True, reference_lines=True),
+    "area": PanelKind(_check_time_panel, time_axis=True, reference_lines=True),
+    "table": PanelKind(_check_table_panel),
+    "pie": PanelKind(_check_category_panel),
+}
+_UNKNOWN_KIND = PanelKind(lambda kind, metrics, buckets, fail: None)  # already reported as unknown
+
+
+def _kind_rules(kind: Any) -> PanelKind:
+    return PANEL_KINDS.get(kind, _UNKNOWN_KIND) if isinstance(kind, str) else _UNKNOWN_KIND
+
+
+def _parse_each(items: Any, parse: Callable[[Any, Fail], T | None], fail: Fail) -> list[T]:
+    """Parse every entry of a spec list, keeping the good ones (`parse` reports the bad)."""
+    return [x for item in items if (x := parse(item, fail)) is not None]
+
+
+def _parse_metric(rm: Any, fail: Fail) -> Metric | None:
+    if not isinstance(rm, Mapping) or rm.get("op") not in METRIC_OPS:
+        fail(f"metric {_clean(rm)!r}: op must be one of {', '.join(METRIC_OPS)}")
+        return None
+    op = rm["op"]
+    if op in ("sum", "avg", "min", "max", "unique_count") and not rm.get("field"):
+        fail(f"metric {op} needs a field")
+    if op == "rate" and not rm.get("where"):
+        fail("metric rate needs where (the KQL its numerator matches)")
+    if op == "count" and rm.get("field"):
+        fail("metric count takes no field")
+    return Metric(op=op, field=rm.get("field"), label=str(rm.get("label", "")), where=rm.get("where"))
+
+
+def _parse_bucket(rb: Any, fail: Fail) -> Bucket | None:
+    if not isinstance(rb, Mapping) or not rb.get("field"):
+        fail(f"bucket {_clean(rb)!r}: needs a field")
+        return None
+    size = rb.get("size", 10)
+    if not isinstance(size, int) or not 1 <= size <= 1000:
+        fail(f"bucket {rb['field']}: size must be an integer from 1 to 1000")
+        size = 10
+    return Bucket(field=str(rb["field"]), size=size, interval=rb.get("interval"), label=str(rb.get("label", "")))
+
+
+def _parse_reference_line(rl: Any, fail: Fail) -> ReferenceLine | None:
+    if not isinstance(rl, Mapping) or not isinstance(rl.get("value"), (int, float)):
+        fail("reference_lines entries need a numeric value")
+        return None
+    return ReferenceLine(value=float(rl["value"]), label=str(rl.get("label", "")))
+
+
+def _check_panel_header(rp: Mapping[str, Any], fail: Fail) -> None:
+    for key in sorted(set(rp) - _PANEL_KEYS - {"__line__"}):
+        fail(f"unknown key {key!r}; known: {', '.join(sorted(_PANEL_KEYS))}")
+    for key in ("id", "title", "kind", "index"):
+        if not rp.get(key):
+            fail(f"missing {key}")
+    kind, index = rp.get("kind"), rp.get("index")
+    if kind and kind not in CHART_KINDS:
+        fail(f"unknown kind {kind!r}; known: {', '.join(CHART_KINDS)}")
+    if index and index not in INDEX_KEYS:
+        fail(f"unknown index {index!r}; known: {', '.join(INDEX_KEYS)}")
+
+
+def _panel_size(rp: Mapping[str, Any], fail: Fail) -> tuple[int, int]:
+    width, height = rp.get("width", 24), rp.get("height", 12)
+    if not isinstance(width, int) or not 1 <= width <= GRID_COLUMNS:
+        fail(f"width must be 1..{GRID_COLUMNS}")
+        width = 24
+    if not isinstance(height, int) or not 1 <= height <= 60:
+        fail("height must be 1..60")
+        height = 12
+    return width, height
+
+
 def _parse_panel(rp: Any, path: str, bad: Any) -> Panel | None:
     if not isinstance(rp, Mapping):
         bad(f"a panel is a mapping, got {type(rp).__name__}")
@@ -281,68 +393,18 @@ def _parse_panel(rp: Any, path: str, bad: Any) -> Panel | None:
         ok = False
         bad(f"panel {rp.get('id', '?')!r}: {msg}", rp)
 
-    for key in sorted(set(rp) - _PANEL_KEYS - {"__line__"}):
-        fail(f"unknown key {key!r}; known: {', '.join(sorted(_PANEL_KEYS))}")
-    for key in ("id", "title", "kind", "index"):
-        if not rp.get(key):
-            fail(f"missing {key}")
+    _check_panel_header(rp, fail)
     kind, index = rp.get("kind"), rp.get("index")
-    if kind and kind not in CHART_KINDS:
-        fail(f"unknown kind {kind!r}; known: {', '.join(CHART_KINDS)}")
-    if index and index not in INDEX_KEYS:
-        fail(f"unknown index {index!r}; known: {', '.join(INDEX_KEYS)}")
-    metrics: list[Metric] = []
-    for rm in rp.get("metrics") or [{"op": "count"}]:
-        if not isinstance(rm, Mapping) or rm.get("op") not in METRIC_OPS:
-            fail(f"metric {_clean(rm)!r}: op must be one of {', '.join(METRIC_OPS)}")
-            continue
-        op = rm["op"]
-        if op in ("sum", "avg", "min", "max", "unique_count") and not rm.get("field"):
-            fail(f"metric {op} needs a field")
-        if op == "rate" and not rm.get("where"):
-            fail("metric rate needs where (the KQL its numerator matches)")
-        if op == "count" and rm.get("field"):
-            fail("metric count takes no field")
-        metrics.append(Metric(op=op, field=rm.get("field"), label=str(rm.get("label", "")), where=rm.get("where")))
-    buckets: list[Bucket] = []
-    for rb in rp.get("buckets") or []:
-        if not isinstance(rb, Mapping) or not rb.get("field"):
-            fail(f"bucket {_clean(rb)!r}: needs a field")
-            continue
-        size = rb.get("size", 10)
-        if not isinstance(size, int) or not 1 <= size <= 1000:
-            fail(f"bucket {rb['field']}: size must be an integer from 1 to 1000")
-            size = 10
-        buckets.append(Bucket(field=str(rb["field"]), size=size, interval=rb.get("interval"),
-                              label=str(rb.get("label", ""))))
-    # shape rules per kind
-    if kind == "metric" and (buckets or len(metrics) != 1):
-        fail("a metric panel has exactly one metric and no buckets")
-    if kind in ("bar", "pie") and not 1 <= len(buckets) <= 2:
-        fail(f"a {kind} panel has one bucket (and optionally a breakdown)")
-    if kind in ("bar", "pie", "line", "area") and len(metrics) != 1:
-        fail(f"a {kind} panel has exactly one metric")
-    if kind in TIME_KINDS and (not buckets or not buckets[0].interval or len(buckets) > 2):
-        fail(f"a {kind} panel's first bucket is the time axis (with interval), optionally one breakdown")
-    if kind == "table" and not buckets:
-        fail("a table panel has at least one row bucket")
-    for b in buckets[1:] if kind in TIME_KINDS else buckets:
+    rules = _kind_rules(kind)
+    metrics = _parse_each(rp.get("metrics") or [{"op": "count"}], _parse_metric, fail)
+    buckets = _parse_each(rp.get("buckets") or [], _parse_bucket, fail)
+    rules.shape(str(kind), metrics, buckets, fail)
+    for b in buckets[1:] if rules.time_axis else buckets:
         if b.interval:
             fail(f"bucket {b.field}: interval is only for the time axis of line/area panels")
-    width, height = rp.get("width", 24), rp.get("height", 12)
-    if not isinstance(width, int) or not 1 <= width <= GRID_COLUMNS:
-        fail(f"width must be 1..{GRID_COLUMNS}")
-        width = 24
-    if not isinstance(height, int) or not 1 <= height <= 60:
-        fail("height must be 1..60")
-        height = 12
-    refs: list[ReferenceLine] = []
-    for rl in rp.get("reference_lines") or []:
-        if not isinstance(rl, Mapping) or not isinstance(rl.get("value"), (int, float)):
-            fail("reference_lines entries need a numeric value")
-            continue
-        refs.append(ReferenceLine(value=float(rl["value"]), label=str(rl.get("label", ""))))
-    if refs and kind not in TIME_KINDS + ("bar",):
+    width, height = _panel_size(rp, fail)
+    refs = _parse_each(rp.get("reference_lines") or [], _parse_reference_line, fail)
+    if refs and not rules.reference_lines:
         fail("reference_lines are for line, area and bar panels")
     if not ok:
         return None

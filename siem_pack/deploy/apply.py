@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,44 +41,82 @@ class ApplyResult:
                 "keys_written": self.keys_written, "notes": self.notes}
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where apply writes: the cluster, Kibana (when given), the folder for job keys, the result."""
+
+    client: Elasticsearch
+    kibana: KibanaClient | None
+    keys_dir: Path | None
+    result: ApplyResult
+
+
+def _apply_api_key(t: _Target, change: Change, obj: DeployObject) -> bool:
+    if t.keys_dir is None:
+        t.result.notes.append(f"api_key/{obj.name} not created: pass --keys-dir DIR to receive job keys")
+        return False
+    t.result.keys_written.append(str(_create_key(t.client, obj, t.keys_dir)))
+    return True
+
+
+def _apply_data_view(t: _Target, change: Change, obj: DeployObject) -> bool:
+    _need(t.kibana).put_data_view(obj.body)
+    return True
+
+
+def _apply_index(t: _Target, change: Change, obj: DeployObject) -> bool:
+    """A drifted index's settings put back, or a new index created."""
+    return _reset_settings(t.client, change, t.result) if change.patch else _apply_es(t, change, obj)
+
+
+def _apply_es(t: _Target, change: Change, obj: DeployObject) -> bool:
+    _put_es(t.client, obj)
+    return True
+
+
+# The registry: an object's kind → how one change of it is applied (True: applied); kinds not
+# listed are PUT to Elasticsearch (_put_es); BATCHED kinds are imported together at the end.
+APPLIERS: dict[str, Callable[[_Target, Change, DeployObject], bool]] = {
+    "api_key": _apply_api_key,
+    "data_view": _apply_data_view,
+    "index": _apply_index,
+}
+BATCHED = ("saved_object", "rule", "exception_list")
+
+
 def apply(p: Plan, client: Elasticsearch, kibana: KibanaClient | None, keys_dir: Path | None = None) -> ApplyResult:
     assert p.bundle is not None, "apply needs a plan made from a bundle"
     objects = {o.key: o for o in p.bundle.objects}
     pending = [c for c in p.changes if c.pending]
     result = ApplyResult(notes=list(p.notes))
-    batches: dict[str, list[DeployObject]] = {"saved_object": [], "rule": [], "exception_list": []}
+    target = _Target(client, kibana, keys_dir, result)
+    batches: dict[str, list[DeployObject]] = {kind: [] for kind in BATCHED}
     for change in sorted(pending, key=lambda c: ORDER.index(c.kind)):
         obj = objects[f"{change.kind}/{change.name}"]
         try:
             if obj.kind in batches:
                 batches[obj.kind].append(obj)
-                continue
-            if obj.kind == "api_key":
-                if keys_dir is None:
-                    result.notes.append(f"api_key/{obj.name} not created: pass --keys-dir DIR to receive job keys")
-                    continue
-                result.keys_written.append(str(_create_key(client, obj, keys_dir)))
-            elif obj.kind == "data_view":
-                _need(kibana).put_data_view(obj.body)
-            elif obj.kind == "index" and change.patch:
-                if not _reset_settings(client, change, result):
-                    continue
-            else:
-                _put_es(client, obj)
-            result.applied.append(change)
+            elif APPLIERS.get(obj.kind, _apply_es)(target, change, obj):
+                result.applied.append(change)
         except (ApiError, SiemPackError) as exc:
             _stopped(result, change, pending, exc)
     if kibana is not None:
-        saved = batches["saved_object"]
-        if saved:
-            kibana.import_saved_objects(_ndjson(o.body for o in saved))
-            result.applied += [c for c in pending if c.kind == "saved_object"]
-        rules = batches["rule"] + batches["exception_list"]
-        if rules:
-            lines = [o.body for o in batches["exception_list"]] + [o.body for o in batches["rule"]]
-            kibana.import_rules(_ndjson(lines))
-            result.applied += [c for c in pending if c.kind in ("rule", "exception_list")]
+        _import_batches(kibana, batches, pending, result)
     return result
+
+
+def _import_batches(kibana: KibanaClient, batches: dict[str, list[DeployObject]], pending: list[Change],
+                    result: ApplyResult) -> None:
+    """Saved objects in one import, then exception lists and rules in another."""
+    saved = batches["saved_object"]
+    if saved:
+        kibana.import_saved_objects(_ndjson(o.body for o in saved))
+        result.applied += [c for c in pending if c.kind == "saved_object"]
+    rules = batches["rule"] + batches["exception_list"]
+    if rules:
+        lines = [o.body for o in batches["exception_list"]] + [o.body for o in batches["rule"]]
+        kibana.import_rules(_ndjson(lines))
+        result.applied += [c for c in pending if c.kind in ("rule", "exception_list")]
 
 
 def _stopped(result: ApplyResult, change: Change, pending: list[Change], exc: Exception) -> None:

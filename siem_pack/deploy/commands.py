@@ -8,7 +8,7 @@ the bundle for it, and plans; only `deploy`, `uninstall` and `rotate` go on to w
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from elasticsearch import ApiError, Elasticsearch
 from ..cluster import es_client, translated
 from ..doctor import probe_cluster
 from ..settings import ClusterSettings
-from ..store import parse_ts
+from ..times import parse_ts, utcnow
 from .apply import ApplyResult, apply, rotate_key, uninstall
 from .bundle import collect, load_roles
 from .kibana import KibanaClient
@@ -81,20 +81,9 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
     p, client, kibana = _planned(settings, prefix, "9.x")
     installed = [c for c in p.changes if c.action != "create"]
     versions = sorted({c.installed_version for c in installed if c.installed_version})
-    now = datetime.now(UTC).replace(tzinfo=None)
-    job_rows = {}
     with translated(settings.require_es()):
-        for role in load_roles():
-            if not role.write:
-                continue
-            index = f"{prefix}{role.write[0][0]}"  # the job's (first) own index
-            ts = _last_run(client, index)
-            job_rows[role.job] = {"index": index, "last_run": ts, "recent": _recent(ts, now)}
-    rules: dict[str, int] | None = None
-    if kibana is not None:
-        found = kibana.request("GET", "/api/detection_engine/rules/_find", query={"per_page": 500, "page": 1})
-        ours = [r for r in (found or {}).get("data", []) if isinstance(r.get("meta"), dict) and "siem_pack" in r["meta"]]
-        rules = {"installed": len(ours), "enabled": sum(1 for r in ours if r.get("enabled"))}
+        job_rows = _job_rows(client, prefix, utcnow())
+    rules = _rule_counts(kibana) if kibana is not None else None
     drifted = [c for c in p.changes if c.action == "drifted"]
     outdated = [c for c in p.changes if c.action == "update"]
     missing = [c.key for c in p.changes if c.action == "create"]
@@ -102,6 +91,25 @@ def status(settings: ClusterSettings, prefix: str = "") -> dict[str, Any]:
             "drifted": [c.key for c in drifted], "outdated": [c.key for c in outdated],
             "drift": {c.key: c.diff for c in [*drifted, *outdated]},
             "versions": versions, "jobs": job_rows, "rules": rules, "notes": p.notes}
+
+
+def _job_rows(client: Elasticsearch, prefix: str, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per job that writes: its (first) own index, when it last wrote there, whether recently."""
+    job_rows = {}
+    for role in load_roles():
+        if not role.write:
+            continue
+        index = f"{prefix}{role.write[0][0]}"
+        ts = _last_run(client, index)
+        job_rows[role.job] = {"index": index, "last_run": ts, "recent": _recent(ts, now)}
+    return job_rows
+
+
+def _rule_counts(kibana: KibanaClient) -> dict[str, int]:
+    """Our detection rules in Kibana: installed and enabled."""
+    found = kibana.request("GET", "/api/detection_engine/rules/_find", query={"per_page": 500, "page": 1})
+    ours = [r for r in (found or {}).get("data", []) if isinstance(r.get("meta"), dict) and "siem_pack" in r["meta"]]
+    return {"installed": len(ours), "enabled": sum(1 for r in ours if r.get("enabled"))}
 
 
 def _recent(ts: str | None, now: datetime) -> bool:

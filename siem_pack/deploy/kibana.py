@@ -2,26 +2,26 @@
 
 Every state-changing call sends `kbn-xsrf`; detection-engine calls send
 `Elastic-Api-Version: 2023-10-31`; spaces are a `/s/<space>` prefix. Rule and saved-object
-imports are multipart NDJSON with `overwrite=true`, and a 200 answer is checked for
-per-object errors. Only idempotent calls (GET) are retried, with backoff. TLS verification
-is on unless `--insecure`; no secret is ever printed.
+imports are multipart NDJSON with `overwrite=true` (`multipart_body`, from
+siem_pack.dashboards.kibana beside the import request it carries), and a 200 answer is
+checked for per-object errors. Only idempotent calls (GET) are retried, with backoff. TLS
+verification is on unless `--insecure`; no secret is ever printed.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import re
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 from ..cluster import redact_url
+from ..dashboards.kibana import multipart_body as multipart_body  # both also read by tests/support (contract checks)
+from ..dashboards.kibana import multipart_parts as multipart_parts
 from ..errors import ClusterError, ConfigError
 from ..settings import ClusterSettings
 
@@ -165,45 +165,6 @@ def _parse(text: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@dataclass(frozen=True)
-class Part:
-    """One part of a multipart/form-data body."""
-
-    filename: str | None
-    content_type: str | None
-    data: bytes
-
-
-def multipart_body(name: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    """One file part of a multipart/form-data body; returns (body, content type)."""
-    boundary = "siem-pack-" + hashlib.sha256(data).hexdigest()[:24]
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n"
-            "Content-Type: application/ndjson\r\n\r\n").encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def multipart_parts(body: bytes, content_type: str) -> dict[str, Part]:
-    """The parts of a multipart/form-data body by name (the inverse of multipart_body; also
-    what the contract tests' recording server reads)."""
-    m = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not m:
-        return {}
-    boundary = b"--" + m.group(1).encode()
-    parts: dict[str, Part] = {}
-    for chunk in body.split(boundary)[1:]:
-        if chunk.startswith(b"--"):
-            break
-        head, _, data = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        name = re.search(rb'name="([^"]+)"', head)
-        if name:
-            filename = re.search(rb'filename="([^"]*)"', head)
-            ctype = re.search(rb"(?im)^content-type:\s*([^\r\n;]+)", head)
-            parts[name.group(1).decode()] = Part(filename.group(1).decode() if filename else None,
-                                                 ctype.group(1).decode().strip() if ctype else None,
-                                                 data[:-2] if data.endswith(b"\r\n") else data)
-    return parts
 
 
 def _ndjson_or_list(res: Any) -> list[dict[str, Any]]:

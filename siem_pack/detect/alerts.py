@@ -3,7 +3,10 @@
 
 Field names are Kibana's (DESIGN.md "Shared contracts"). `kibana.alert.uuid` is a hash of
 rule id + grouping values + source event ids, so a re-run or an overlapping window yields
-the same id and writes nothing new. Readers: cases, metrics (MTTD), response, dashboards.
+the same id and writes nothing new. Rules with `alert_suppression` write one alert per
+episode (episodes.py): a stored episode that later alerts extend is updated in place, its
+suppression fields only (`kibana.alert.suppression.*`, `kibana.alert.last_detected`), as
+Kibana does. Readers: cases, metrics (MTTD), response, dashboards.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..doc import flatten, unflatten
 from ..errors import ClusterError
-from ..store import Store, parse_ts, unflatten
+from ..store import Store
+from ..times import format_ts, parse_ts
+from . import episodes
 from .rules import ENTITY_FIELDS
 
 if TYPE_CHECKING:
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
 
 ALERTS_INDEX = "siem-pack-alerts"
 MAX_ANCESTORS = 100
+# copied from the source event when it has them: what the episode ranking reads
+CONTEXT_FIELDS = ("siem_pack.model.tier", "siem_pack.anomaly.risk_score")
 
 ALERTS_DDL = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -61,6 +69,11 @@ ALERT_MAPPING: dict[str, Any] = {
             "reason": {"type": "match_only_text"},
             "threshold_result": {"properties": {"count": {"type": "long"}, "cardinality": {"type": "long"}}},
             "group": {"type": "flattened"},
+            "instance": {"properties": {"id": {"type": "keyword"}}},
+            "last_detected": {"type": "date"},
+            "suppression": {"properties": {
+                "terms": {"properties": {"field": {"type": "keyword"}, "value": {"type": "keyword"}}},
+                "start": {"type": "date"}, "end": {"type": "date"}, "docs_count": {"type": "long"}}},
         }}}},
         "user": {"properties": {"id": {"type": "keyword"}}},
         "siem_pack": {"properties": {"api_key": {"properties": {"id": {"type": "keyword"}}}}},
@@ -68,13 +81,6 @@ ALERT_MAPPING: dict[str, Any] = {
         "source": {"properties": {"ip": {"type": "ip"}}},
     }
 }
-
-
-def iso_ms(value: Any) -> str:
-    """Any timestamp → `YYYY-MM-DDTHH:MM:SS.fffZ` (UTC, milliseconds, as Elasticsearch keeps)."""
-    dt = parse_ts(value)
-    assert dt is not None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def alert_uuid(rule_id: str, group: Mapping[str, Any], ancestors: Sequence[str]) -> str:
@@ -89,20 +95,24 @@ def make_alert(rule: Rule, tick: datetime, group: Mapping[str, Any], ancestors: 
     entity fields not grouped on come from `entity_doc` (the source event, flattened)."""
     ancestors = list(ancestors)[:MAX_ANCESTORS]
     alert: dict[str, Any] = {
-        "@timestamp": iso_ms(tick),
+        "@timestamp": format_ts(tick),
         "kibana.alert.uuid": alert_uuid(rule.rule_id, group, ancestors),
         "kibana.alert.rule.rule_id": rule.rule_id,
         "kibana.alert.rule.name": rule.name,
         "kibana.alert.rule.type": rule.type,
         "kibana.alert.severity": rule.severity,
         "kibana.alert.risk_score": rule.risk_score,
-        "kibana.alert.original_time": iso_ms(original_time),
+        "kibana.alert.original_time": format_ts(original_time),
         "kibana.alert.ancestors": ancestors,
         "kibana.alert.workflow_status": "open",
     }
     ent = dict(entity_doc or {})
     for f in ENTITY_FIELDS:
         v = group.get(f, ent.get(f))
+        if v is not None and not isinstance(v, (list, dict)):
+            alert[f] = v
+    for f in CONTEXT_FIELDS:
+        v = ent.get(f)
         if v is not None and not isinstance(v, (list, dict)):
             alert[f] = v
     if group:
@@ -112,6 +122,7 @@ def make_alert(rule: Rule, tick: datetime, group: Mapping[str, Any], ancestors: 
         desc = "all events"
     alert["kibana.alert.reason"] = f"{rule.name} for {desc}"
     alert.update(extra or {})
+    episodes.annotate(rule, alert, group, ent)
     return alert
 
 
@@ -126,8 +137,11 @@ def to_doc(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_duckdb(store: Store, alerts: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
-    """Create-only insert into `alerts`; returns (stored, already_present)."""
+    """Create-only insert into `alerts`; returns (stored, already_present). An episode
+    already present has its suppression fields advanced (episodes.merge)."""
     store.ensure_table(ALERTS_DDL)
+    alerts = list(alerts)
+    _advance_duckdb(store, alerts)
     rows = [
         (a["kibana.alert.uuid"], parse_ts(a["@timestamp"]), a["kibana.alert.rule.rule_id"], a["kibana.alert.rule.name"],
          a["kibana.alert.rule.type"], a["kibana.alert.severity"], a["kibana.alert.risk_score"],
@@ -145,28 +159,98 @@ def write_duckdb(store: Store, alerts: Iterable[Mapping[str, Any]]) -> tuple[int
     return stored, len(rows) - stored
 
 
+def _advance_duckdb(store: Store, alerts: Sequence[Mapping[str, Any]]) -> int:
+    """Update stored episodes that `alerts` extend; returns how many changed."""
+    eps = {str(a["kibana.alert.uuid"]): a for a in alerts if episodes.INSTANCE_ID in a}
+    if not eps:
+        return 0
+    rows = store.con.execute('SELECT "kibana.alert.uuid", doc FROM alerts WHERE list_contains(?, "kibana.alert.uuid")',
+                             [list(eps)]).fetchall()
+    changed = 0
+    for uid, text in rows:
+        doc = json.loads(text)
+        new = episodes.merge(flatten(doc), eps[uid])
+        if new is not None:
+            _deep_update(doc, unflatten(new))
+            store.con.execute('UPDATE alerts SET doc = ? WHERE "kibana.alert.uuid" = ?',
+                              [json.dumps(doc, sort_keys=True, default=str), uid])
+            changed += 1
+    return changed
+
+
+def _deep_update(doc: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    for k, v in changes.items():
+        if isinstance(v, Mapping) and isinstance(doc.get(k), dict):
+            _deep_update(doc[k], v)
+        else:
+            doc[k] = v
+
+
+def episodes_duckdb(store: Store, since: datetime) -> list[dict[str, Any]]:
+    """Stored episodes (alerts with suppression terms) raised at or after `since`, flat."""
+    store.ensure_table(ALERTS_DDL)
+    rows = store.con.execute('SELECT doc FROM alerts WHERE "@timestamp" >= ? ORDER BY "@timestamp", '
+                             '"kibana.alert.uuid"', [since]).fetchall()
+    return [a for a in (flatten(json.loads(r[0])) for r in rows) if episodes.INSTANCE_ID in a]
+
+
+def episodes_es(client: Elasticsearch, since: datetime, index: str = ALERTS_INDEX) -> list[dict[str, Any]]:
+    """The same on Elasticsearch (every hit, through a point in time)."""
+    from ..backends.es import search_all
+
+    if not client.indices.exists(index=index):
+        return []
+    query = {"bool": {"filter": [{"range": {"@timestamp": {"gte": format_ts(since)}}},
+                                 {"exists": {"field": episodes.INSTANCE_ID}}]}}
+    return [flatten(h["_source"]) for h in search_all(client, index, query)]
+
+
 def write_es(client: Elasticsearch, alerts: Iterable[Mapping[str, Any]], index: str = ALERTS_INDEX) -> tuple[int, int]:
     """Create-only bulk write (the _id is the alert uuid); returns (stored, already_present)."""
     if not client.indices.exists(index=index):
         client.options(ignore_status=[400]).indices.create(index=index, mappings=ALERT_MAPPING)
+    alerts_list = list(alerts)
     ops: list[dict[str, Any]] = []
-    for a in alerts:
+    for a in alerts_list:
         ops.append({"create": {"_index": index, "_id": a["kibana.alert.uuid"]}})
         ops.append(to_doc(a))
     if not ops:
         return 0, 0
     resp = client.bulk(operations=ops, refresh="wait_for")
     stored = present = 0
+    conflicts: list[str] = []
     for item in resp["items"]:
         status = item["create"]["status"]
         if status in (200, 201):
             stored += 1
         elif status == 409:
             present += 1
+            conflicts.append(str(item["create"]["_id"]))
         else:
             raise ClusterError(f"alert write failed: {item['create'].get('error')}", where=index)
+    _advance_es(client, index, [a for a in alerts_list if str(a["kibana.alert.uuid"]) in set(conflicts)])
     return stored, present
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def _advance_es(client: Elasticsearch, index: str, alerts: Sequence[Mapping[str, Any]]) -> int:
+    """Update stored episodes that `alerts` extend (partial updates of the suppression fields:
+    the rules job's role has `index` on the alerts index for this); returns how many changed."""
+    eps = {str(a["kibana.alert.uuid"]): a for a in alerts if episodes.INSTANCE_ID in a}
+    if not eps:
+        return 0
+    ops: list[dict[str, Any]] = []
+    uids = list(eps)
+    for i in range(0, len(uids), 1000):
+        for d in client.mget(index=index, ids=uids[i:i + 1000])["docs"]:
+            if not d.get("found"):
+                continue
+            new = episodes.merge(flatten(d["_source"]), eps[str(d["_id"])])
+            if new is not None:
+                ops += [{"update": {"_index": index, "_id": d["_id"]}}, {"doc": unflatten(new)}]
+    if not ops:
+        return 0
+    resp = client.bulk(operations=ops, refresh="wait_for")
+    bad = [i["update"].get("error") for i in resp["items"] if i["update"].get("status") not in (200, 201)]
+    if bad:
+        raise ClusterError(f"episode update failed: {bad[0]}", where=index)
+    return len(ops) // 2

@@ -8,18 +8,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, FindingsError
-from ..store import Store, parse_ts
+from ..store import Store
+from ..times import parse_duration, parse_ts, utcnow
 from . import export as exp
 from . import kibana
-from .alerts import ALERTS_INDEX, write_duckdb, write_es
-from .eql import parse_duration
+from .alerts import ALERTS_INDEX, episodes_duckdb, episodes_es, write_duckdb, write_es
 from .fixtures import FixtureResult, check_rule
-from .kuery import QuerySyntaxError
 from .rules import ANOMALIES_INDEX, EVENTS_INDEX, AllowEntry, Rule, exceptions_for, load_exceptions, load_rules
 from .runner_duckdb import DuckDBBackend
 from .schedule import Backend, evaluate, ticks
@@ -99,24 +98,36 @@ class RunSummary:
 
 
 def replay(backend: Backend, start: datetime, end: datetime, rules: Sequence[Rule] | None = None,
-           entries: Sequence[AllowEntry] | None = None) -> list[dict[str, Any]]:
+           entries: Sequence[AllowEntry] | None = None, prior: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Every rule's schedule replayed over [start, end] (its ticks every interval, aligned
-    to `start`); alerts deduped per rule. The drill and `rules run` call this."""
+    to `start`); alerts deduped per rule and folded into episodes where the rule suppresses
+    (`prior`: episodes already stored, which come back updated when extended). The drill
+    and `rules run` call this."""
     if rules is None or entries is None:
         loaded_rules, loaded_entries = load_content()
         rules = loaded_rules if rules is None else rules
         entries = loaded_entries if entries is None else entries
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for p in prior:
+        by_rule.setdefault(str(p.get("kibana.alert.rule.rule_id")), []).append(p)
     out: list[dict[str, Any]] = []
     for r in rules:
-        out += evaluate(r, backend, ticks(start, end, r.interval), entries)
+        out += evaluate(r, backend, ticks(start, end, r.interval), entries, by_rule.get(r.rule_id, []))
     return out
+
+
+def open_since(rules: Sequence[Rule], start: datetime) -> datetime:
+    """How far back a stored episode may still be open at `start`: the longest window."""
+    longest = max((r.suppression.duration for r in rules if r.suppression), default=timedelta(0))
+    return start - longest
 
 
 def run_duckdb(db: Path | None, start: datetime, end: datetime, only: Sequence[str] = ()) -> RunSummary:
     rules, entries = load_content()
     chosen = _chosen(rules, only)
     with Store(db) as store:
-        alerts = replay(DuckDBBackend(store), start, end, chosen, entries)
+        prior = episodes_duckdb(store, open_since(chosen, start))
+        alerts = replay(DuckDBBackend(store), start, end, chosen, entries, prior)
         stored, present = write_duckdb(store, alerts)
     return _summary(chosen, start, end, alerts, stored, present)
 
@@ -128,7 +139,8 @@ def run_es(client: Elasticsearch, start: datetime, end: datetime, only: Sequence
 
     rules, entries = load_content()
     chosen = _chosen(rules, only)
-    alerts = replay(ElasticsearchBackend(client, events_index, anomalies_index), start, end, chosen, entries)
+    prior = episodes_es(client, open_since(chosen, start), alerts_index)
+    alerts = replay(ElasticsearchBackend(client, events_index, anomalies_index), start, end, chosen, entries, prior)
     stored, present = write_es(client, alerts, alerts_index)
     return _summary(chosen, start, end, alerts, stored, present)
 
@@ -152,10 +164,10 @@ def parse_period(start: str | None, end: str | None, last: str | None) -> tuple[
     try:
         e = parse_ts(end) if end else None
         if last:
-            e = e or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-            return e - parse_duration(last), e
+            e = e or utcnow().replace(microsecond=0)
+            return e - parse_duration(last, ms=True, message="bad duration {text!r} (use e.g. 30s, 10m, 2h, 1d)"), e
         s = parse_ts(start) if start else None
-    except (ValueError, QuerySyntaxError) as exc:
+    except ValueError as exc:  # DurationError is one too
         raise ConfigError(f"bad period: {exc}", where="--start/--end/--last") from exc
     if s is None or e is None:
         raise ConfigError("give --start and --end, or --last", where="--start/--end")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
+
+from ..times import format_ts
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -38,9 +40,7 @@ def _value(v: Any) -> str:
     if isinstance(v, str):
         return _str(v)
     if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC).replace(tzinfo=None)
-        return str(v.isoformat()) + "Z"
+        return format_ts(v, "auto")
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, list):

@@ -19,12 +19,12 @@ steps; later steps are tried first, as ES does.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..times import DurationError, parse_duration
 from .kuery import (
     RANGE_OPS,
     And,
@@ -56,16 +56,12 @@ class SequenceQuery:
     steps: tuple[Step, ...]
 
 
-_DUR = re.compile(r"^(\d+)(ms|s|m|h|d)$")
-_UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1),
-          "h": timedelta(hours=1), "d": timedelta(days=1)}
-
-
-def parse_duration(text: str) -> timedelta:
-    m = _DUR.match(text.strip())
-    if not m:
-        raise QuerySyntaxError(f"bad duration {text!r} (use e.g. 30s, 10m, 2h, 1d)")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+def _maxspan(text: str) -> timedelta:
+    """`maxspan=<duration>`; a bad one is a query error like any other."""
+    try:
+        return parse_duration(text, ms=True, message="bad duration {text!r} (use e.g. 30s, 10m, 2h, 1d)")
+    except DurationError as exc:
+        raise QuerySyntaxError(exc.message) from exc
 
 
 class _Eql(_Boolean):
@@ -88,7 +84,7 @@ class _Eql(_Boolean):
             self.next()
             self.expect_kw("maxspan")
             self.expect("=")
-            maxspan = parse_duration(self.next().text)
+            maxspan = _maxspan(self.next().text)
         steps: list[Step] = []
         while self.is_op("["):
             self.next()

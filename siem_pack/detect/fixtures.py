@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ContentError
 from ..paths import content_dir
 from ..schema import load_schema
-from ..store import Store, parse_ts
-from .alerts import iso_ms
+from ..store import Store
+from ..times import format_ts, parse_ts
 from .rules import AllowEntry, Rule
 from .runner_duckdb import DuckDBBackend
 from .schedule import evaluate
@@ -65,7 +65,7 @@ def shifted(docs: Sequence[dict[str, Any]], delta: timedelta) -> list[dict[str, 
     out = []
     for d in docs:
         c = dict(d)
-        c["@timestamp"] = iso_ms(parse_ts(d["@timestamp"]) + delta)  # type: ignore[operator]
+        c["@timestamp"] = format_ts(parse_ts(d["@timestamp"]) + delta)  # type: ignore[operator, arg-type]
         out.append(c)
     return out
 

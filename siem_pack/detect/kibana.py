@@ -2,7 +2,7 @@
 its allow-list exceptions → Kibana exception lists and items; all validated with our own
 schemas (`schema/kibana/rule.yml`, one per rule type, and `exception.yml`; closed;
 siem_pack.kibana_schema). Nothing here reads Kibana's published contracts: the conformance
-tests check our payloads and our schemas against them (siem_pack.testing.contracts).
+tests check our payloads and our schemas against them (tests/support/contracts.py).
 
 Conversions (TOML → API): new_terms {field, value, history_window_start[]} →
 new_terms_fields + history_window_start; ATLAS tags → `threat` (framework MITRE ATLAS);
@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import kibana_schema
 from ..errors import ContentError, SiemPackError, collect
-from .alerts import iso_ms
+from ..times import format_ts
 from .rules import AllowEntry, Rule, Vocabulary, exceptions_for, load_vocabulary
 
 LIST_NAMESPACE = uuid.UUID("0f6bd4f4-7d0e-4c53-9a7e-3e3c1f2b9d10")
@@ -86,7 +86,7 @@ def exception_objects(rules: Sequence[Rule], entries: Sequence[AllowEntry]) -> l
                     "comments": [], "entries": [{"field": f, "operator": "included", "type": "match", "value": v}
                                                 for f, v in e.match]}
             if e.expires is not None:
-                item["expire_time"] = iso_ms(e.expires)
+                item["expire_time"] = format_ts(e.expires)
             out.append(item)
     return out
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ import yaml
 from ..errors import ContentError, SiemPackError, collect
 from ..paths import content_dir
 from ..schema import Schema, load_schema
+from ..times import parse_duration, parse_ts
 from .eql import SequenceQuery, parse_eql
 from .kuery import Node, QuerySyntaxError, fields_of, parse_kuery, parse_lucene, to_dsl
 
@@ -36,9 +37,6 @@ REQUIRED = ("rule_id", "name", "description", "type", "severity", "risk_score", 
 ENTITY_FIELDS = ("user.id", "siem_pack.api_key.id", "gen_ai.request.model", "source.ip")
 EVENTS_INDEX = "logs-siem_pack.*"
 ANOMALIES_INDEX = "siem-pack-anomalies"
-_FROM = re.compile(r"^now-(\d+)([smhd])$")
-_INTERVAL = re.compile(r"^(\d+)([smhd])$")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,23 @@ class Silence:
     present: str | None = None  # optional `| WHERE <field> IS NOT NULL` before STATS: only such events
 
 
+MissingFields = Literal["suppress", "doNotSuppress"]
+SUPPRESSION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours"}  # Kibana's duration units
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Kibana's `alert_suppression`: alerts of one rule with equal values of `group_by`
+    (threshold rules: the threshold fields) raised within `duration` of an episode's first
+    alert fold into that alert (siem_pack.detect.episodes). `missing` says what happens to
+    alerts lacking a group_by value: `suppress` folds them into one episode of their own,
+    `doNotSuppress` keeps every one."""
+
+    group_by: tuple[str, ...]
+    duration: timedelta
+    missing: MissingFields = "suppress"
+
+
 @dataclass(frozen=True)
 class Rule:
     path: Path
@@ -100,6 +115,7 @@ class Rule:
     new_terms: NewTerms | None = None
     sequence: SequenceQuery | None = None
     silence: Silence | None = None
+    suppression: Suppression | None = None
     template: bool = False
 
     @property
@@ -123,6 +139,8 @@ class Rule:
                 out |= fields_of(s.condition)
         if self.silence:
             out.add(self.silence.field)
+        if self.suppression:
+            out |= set(self.suppression.group_by)
         return out
 
 
@@ -153,19 +171,14 @@ class Vocabulary:
     owasp: Mapping[str, str] = field(default_factory=dict)
 
 
-def _duration(pattern: re.Pattern[str], what: str, form: str, value: str) -> timedelta:
-    m = pattern.match(value or "")
-    if not m:
-        raise ValueError(f"{what} {value!r} is not of the form {form}")
-    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
-
-
 def duration_of_from(value: str) -> timedelta:
-    return _duration(_FROM, "from", "now-<n><s|m|h|d>", value)
+    """A rule's look-back (`from`, `history_window_start`): `now-6m`."""
+    return parse_duration(value, ago=True, message="from {text!r} is not of the form now-<n><s|m|h|d>")
 
 
 def duration_of_interval(value: str) -> timedelta:
-    return _duration(_INTERVAL, "interval", "<n><s|m|h|d>", value)
+    """A rule's `interval`: `5m`."""
+    return parse_duration(value, message="interval {text!r} is not of the form <n><s|m|h|d>")
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -195,10 +208,207 @@ def parse_silence(query: str) -> Silence:
     return Silence(m.group("field"), timedelta(**{unit: int(m.group("n"))}), m.group("present"))
 
 
+def parse_suppression(raw: Any, rtype: str, thr: Threshold | None, interval: timedelta) -> Suppression:
+    """`[rule.alert_suppression]` → Suppression. Kibana's shapes: threshold rules take only
+    `duration` (they suppress by their threshold fields); the other types take `group_by`
+    (1 to 3 fields), `duration` and `missing_fields_strategy`. We also require `duration`
+    (no duration means "per rule execution" in Kibana, which our replay has no use for) and
+    a duration of at least one interval."""
+    if not isinstance(raw, dict):
+        raise ValueError("must be a table")
+    allowed = {"duration"} if rtype == "threshold" else {"duration", "group_by", "missing_fields_strategy"}
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise ValueError(f"unknown key(s) for a {rtype} rule: {', '.join(extra)}; known: {', '.join(sorted(allowed))}")
+    dur = raw.get("duration")
+    if not isinstance(dur, dict) or set(dur) != {"unit", "value"}:
+        raise ValueError("needs duration = {unit = \"s\"|\"m\"|\"h\", value = <int>}")
+    unit, value = dur["unit"], dur["value"]
+    if unit not in SUPPRESSION_UNITS or not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"duration {dur!r}: unit is one of s, m, h and value an integer >= 1")
+    duration = timedelta(**{SUPPRESSION_UNITS[unit]: value})
+    if duration < interval:
+        raise ValueError(f"duration {value}{unit} is shorter than the rule's interval: nothing would be suppressed")
+    if rtype == "threshold":
+        return Suppression(thr.fields if thr else (), duration, "suppress")
+    group_by = raw.get("group_by")
+    if (not isinstance(group_by, list) or not 1 <= len(group_by) <= 3 or len(set(group_by)) != len(group_by)
+            or not all(isinstance(f, str) and f for f in group_by)):
+        raise ValueError("group_by must list 1 to 3 distinct field names")
+    missing = raw.get("missing_fields_strategy", "suppress")
+    if missing not in ("suppress", "doNotSuppress"):
+        raise ValueError(f"missing_fields_strategy {missing!r}; known: suppress, doNotSuppress")
+    return Suppression(tuple(group_by), duration, missing)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One rule file being parsed: where it is, its text and [rule] table, and the problems so far."""
+
+    where: str
+    text: str
+    body: Mapping[str, Any]
+    problems: list[SiemPackError]
+
+    def problem(self, msg: str, near: str | None = None) -> None:
+        """Record a problem, at the line of the first occurrence of `near` when given."""
+        self.problems.append(ContentError(msg, where=f"{self.where}:{_line_of(self.text, near)}" if near
+                                          else self.where))
+
+    @property
+    def query_text(self) -> str:
+        return str(self.body.get("query", ""))
+
+
+@dataclass
+class _Parts:
+    """What a rule type's parser reads from the [rule] table."""
+
+    query: Query | None = None
+    threshold: Threshold | None = None
+    new_terms: NewTerms | None = None
+    sequence: SequenceQuery | None = None
+    silence: Silence | None = None
+
+
+def _kql_query(src: _Source, rtype: str) -> Query | None:
+    """The kuery or lucene query of a query, threshold or new_terms rule."""
+    language, text = src.body.get("language"), src.query_text
+    try:
+        if language == "kuery":
+            return Query("kuery", text, parse_kuery(text))
+        if language == "lucene":
+            return Query("lucene", text, parse_lucene(text))
+    except QuerySyntaxError as exc:
+        src.problem(f"query: {exc}", "query =")
+        return None
+    src.problem(f"language {language!r} for a {rtype} rule; use kuery or lucene")
+    return None
+
+
+def _parse_query_rule(src: _Source) -> _Parts:
+    return _Parts(query=_kql_query(src, "query"))
+
+
+def _parse_threshold_rule(src: _Source) -> _Parts:
+    parts = _Parts(query=_kql_query(src, "threshold"))
+    t = src.body.get("threshold") or {}
+    card = (t.get("cardinality") or [None])[0]
+    try:
+        parts.threshold = Threshold(tuple(t.get("field", [])), int(t["value"]),
+                                    card["field"] if card else None, int(card["value"]) if card else None)
+    except (KeyError, TypeError, ValueError):
+        src.problem("[rule.threshold] needs field = [...] and value = <int>")
+    return parts
+
+
+def _parse_new_terms_rule(src: _Source) -> _Parts:
+    parts = _Parts(query=_kql_query(src, "new_terms"))
+    n = src.body.get("new_terms") or {}
+    hist = [h.get("value") for h in n.get("history_window_start", []) if isinstance(h, dict)]
+    try:
+        parts.new_terms = nt = NewTerms(tuple(n.get("value", [])), duration_of_from(str(hist[0] if hist else "")))
+        if n.get("field") != "new_terms_fields" or not nt.fields:  # kept: its fields are still checked
+            raise ValueError("new_terms.field must be \"new_terms_fields\" with value = [fields]")
+    except ValueError as exc:
+        src.problem(f"[rule.new_terms]: {exc}")
+    return parts
+
+
+def _parse_eql_rule(src: _Source) -> _Parts:
+    parts = _Parts()
+    if src.body.get("language") != "eql":
+        src.problem("an eql rule needs language = \"eql\"")
+    try:
+        parts.sequence = parse_eql(src.query_text)
+    except QuerySyntaxError as exc:
+        src.problem(f"query: {exc}", "query =")
+    return parts
+
+
+def _parse_esql_rule(src: _Source) -> _Parts:
+    parts = _Parts()
+    if src.body.get("language") != "esql":
+        src.problem("an esql rule needs language = \"esql\"")
+    try:
+        parts.silence = sil = parse_silence(src.query_text)
+        if sil.present:  # the ES|QL pre-filter is the rule's query for both runners
+            parts.query = Query("kuery", f"{sil.present}: *", parse_kuery(f"{sil.present}: *"))
+    except QuerySyntaxError as exc:
+        src.problem(f"query: {exc}", "query =")
+    return parts
+
+
+# The registry: a rule's `type` → the parser of its type-specific parts.
+RULE_PARSERS: dict[str, Callable[[_Source], _Parts]] = {
+    "query": _parse_query_rule,
+    "threshold": _parse_threshold_rule,
+    "new_terms": _parse_new_terms_rule,
+    "eql": _parse_eql_rule,
+    "esql": _parse_esql_rule,
+}
+
+
+def _check_tables(src: _Source, data: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+    extra = set(data) - {"metadata", "rule"}
+    if extra:
+        src.problem(f"unknown top-level table(s): {', '.join(sorted(extra))}")
+    for key in REQUIRED:
+        if key not in src.body:
+            src.problem(f"[rule] is missing {key!r}")
+    for key in ("creation_date", "updated_date", "maturity", "mission_indicator", "runbook"):
+        if key not in meta:
+            src.problem(f"[metadata] is missing {key!r}")
+
+
+def _check_severity(src: _Source, sev: Any, risk: Any) -> None:
+    if sev not in SEVERITY_RISK:
+        src.problem(f"severity {sev!r}; known: {', '.join(SEVERITY_RISK)}")
+    elif risk != SEVERITY_RISK[sev]:
+        src.problem(f"risk_score {risk} does not match severity {sev} ({SEVERITY_RISK[sev]})", "risk_score")
+
+
+def _timing(src: _Source) -> tuple[timedelta, timedelta]:
+    """(interval, look-back); five minutes each when either is malformed."""
+    try:
+        interval = duration_of_interval(str(src.body.get("interval", "")))
+        lookback = duration_of_from(str(src.body.get("from", "")))
+    except ValueError as exc:
+        src.problem(str(exc))
+        return timedelta(minutes=5), timedelta(minutes=5)
+    if lookback < interval:
+        src.problem(f"look-back {src.body.get('from')} is shorter than interval {src.body.get('interval')}: "
+                    "events would be missed")
+    return interval, lookback
+
+
+def _suppression(src: _Source, rtype: str, thr: Threshold | None, interval: timedelta) -> Suppression | None:
+    if "alert_suppression" not in src.body:
+        return None
+    try:
+        return parse_suppression(src.body["alert_suppression"], rtype, thr, interval)
+    except ValueError as exc:
+        src.problem(f"[rule.alert_suppression]: {exc}", "[rule.alert_suppression")
+        return None
+
+
+def _check_fields(src: _Source, rule: Rule, schema: Schema) -> None:
+    """Every field the rule reads is in the schema, and none it groups on holds a list."""
+    grouped = (set(rule.threshold.fields if rule.threshold else ()) | set(rule.new_terms.fields if rule.new_terms
+               else ()) | set(rule.sequence.by if rule.sequence else ())
+               | set(rule.suppression.group_by if rule.suppression else ()))
+    for fname in sorted(rule.fields()):
+        if fname not in schema:
+            src.problem(f"field {fname!r} is not in schema/fields.yml", fname)
+        else:
+            f = schema.resolve(fname)
+            if f is not None and f.array and fname in grouped:
+                src.problem(f"field {fname!r} holds a list and cannot be grouped on")
+
+
 def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, stem: str | None = None) -> Rule:
     """One rule file's text → Rule; raises ContentErrors with every problem found."""
     where = str(path)
-    problems: list[SiemPackError] = []
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -207,102 +417,31 @@ def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, st
     body = data.get("rule")
     if not isinstance(meta, dict) or not isinstance(body, dict):
         raise ContentError("a rule file needs a [metadata] and a [rule] table", where=where)
-    extra = set(data) - {"metadata", "rule"}
-    if extra:
-        problems.append(ContentError(f"unknown top-level table(s): {', '.join(sorted(extra))}", where=where))
-    for key in REQUIRED:
-        if key not in body:
-            problems.append(ContentError(f"[rule] is missing {key!r}", where=where))
-    for key in ("creation_date", "updated_date", "maturity", "mission_indicator", "runbook"):
-        if key not in meta:
-            problems.append(ContentError(f"[metadata] is missing {key!r}", where=where))
+    src = _Source(where, text, body, [])
+    _check_tables(src, data, meta)
     rtype = body.get("type")
     if rtype not in RULE_TYPES:
-        problems.append(ContentError(f"type {rtype!r} unsupported; known: {', '.join(RULE_TYPES)}",
-                                     where=f"{where}:{_line_of(text, 'type =')}"))
-    sev = body.get("severity")
-    risk = body.get("risk_score")
-    if sev not in SEVERITY_RISK:
-        problems.append(ContentError(f"severity {sev!r}; known: {', '.join(SEVERITY_RISK)}", where=where))
-    elif risk != SEVERITY_RISK[sev]:
-        problems.append(ContentError(f"risk_score {risk} does not match severity {sev} ({SEVERITY_RISK[sev]})",
-                                     where=f"{where}:{_line_of(text, 'risk_score')}"))
-    try:
-        interval = duration_of_interval(str(body.get("interval", "")))
-        lookback = duration_of_from(str(body.get("from", "")))
-        if lookback < interval:
-            problems.append(ContentError(f"look-back {body.get('from')} is shorter than interval "
-                                         f"{body.get('interval')}: events would be missed", where=where))
-    except ValueError as exc:
-        problems.append(ContentError(str(exc), where=where))
-        interval = lookback = timedelta(minutes=5)
+        src.problem(f"type {rtype!r} unsupported; known: {', '.join(RULE_TYPES)}", "type =")
+    sev, risk = body.get("severity"), body.get("risk_score")
+    _check_severity(src, sev, risk)
+    interval, lookback = _timing(src)
     if not str(body.get("note", "")).count("docs/runbook.md#"):
-        problems.append(ContentError("note must link its runbook section (docs/runbook.md#<family>)", where=where))
-    language = body.get("language")
-    query_text = str(body.get("query", ""))
-    q: Query | None = None
-    thr: Threshold | None = None
-    nt: NewTerms | None = None
-    seq: SequenceQuery | None = None
-    sil: Silence | None = None
-    qwhere = f"{where}:{_line_of(text, 'query =')}"
-    try:
-        if rtype in ("query", "threshold", "new_terms"):
-            if language == "kuery":
-                q = Query("kuery", query_text, parse_kuery(query_text))
-            elif language == "lucene":
-                q = Query("lucene", query_text, parse_lucene(query_text))
-            else:
-                problems.append(ContentError(f"language {language!r} for a {rtype} rule; use kuery or lucene",
-                                             where=where))
-        elif rtype == "eql":
-            if language != "eql":
-                problems.append(ContentError("an eql rule needs language = \"eql\"", where=where))
-            seq = parse_eql(query_text)
-        elif rtype == "esql":
-            if language != "esql":
-                problems.append(ContentError("an esql rule needs language = \"esql\"", where=where))
-            sil = parse_silence(query_text)
-            if sil.present:  # the ES|QL pre-filter is the rule's query for both runners
-                q = Query("kuery", f"{sil.present}: *", parse_kuery(f"{sil.present}: *"))
-    except QuerySyntaxError as exc:
-        problems.append(ContentError(f"query: {exc}", where=qwhere))
-    if rtype == "threshold":
-        t = body.get("threshold") or {}
-        card = (t.get("cardinality") or [None])[0]
-        try:
-            thr = Threshold(tuple(t.get("field", [])), int(t["value"]),
-                            card["field"] if card else None, int(card["value"]) if card else None)
-        except (KeyError, TypeError, ValueError):
-            problems.append(ContentError("[rule.threshold] needs field = [...] and value = <int>", where=where))
-    if rtype == "new_terms":
-        n = body.get("new_terms") or {}
-        hist = [h.get("value") for h in n.get("history_window_start", []) if isinstance(h, dict)]
-        try:
-            nt = NewTerms(tuple(n.get("value", [])), duration_of_from(str(hist[0] if hist else "")))
-            if n.get("field") != "new_terms_fields" or not nt.fields:
-                raise ValueError("new_terms.field must be \"new_terms_fields\" with value = [fields]")
-        except ValueError as exc:
-            problems.append(ContentError(f"[rule.new_terms]: {exc}", where=where))
+        src.problem("note must link its runbook section (docs/runbook.md#<family>)")
+    parse_type = RULE_PARSERS.get(rtype) if isinstance(rtype, str) else None
+    parts = parse_type(src) if parse_type else _Parts()
+    sup = _suppression(src, str(rtype), parts.threshold, interval)
     rule_id = str(body.get("rule_id", ""))
     if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", rule_id):
-        problems.append(ContentError(f"rule_id {rule_id!r} is not a lowercase UUID", where=where))
+        src.problem(f"rule_id {rule_id!r} is not a lowercase UUID")
     index = tuple(body.get("index", [EVENTS_INDEX] if rtype != "esql" else []))
     rule = Rule(path=path, stem=stem or path.name.removesuffix(".j2").removesuffix(".toml"), metadata=meta,
                 body=body, rule_id=rule_id, name=str(body.get("name", "")), type=rtype or "query",
                 severity=str(sev), risk_score=int(risk or 0), tags=tuple(body.get("tags", [])), interval=interval,
-                lookback=lookback, index=index, query=q, threshold=thr, new_terms=nt, sequence=seq, silence=sil,
+                lookback=lookback, index=index, query=parts.query, threshold=parts.threshold,
+                new_terms=parts.new_terms, sequence=parts.sequence, silence=parts.silence, suppression=sup,
                 template=template)
-    grouped = set(thr.fields if thr else ()) | set(nt.fields if nt else ()) | set(seq.by if seq else ())
-    for fname in sorted(rule.fields()):
-        if fname not in schema:
-            problems.append(ContentError(f"field {fname!r} is not in schema/fields.yml",
-                                         where=f"{where}:{_line_of(text, fname)}"))
-        else:
-            f = schema.resolve(fname)
-            if f is not None and f.array and fname in grouped:
-                problems.append(ContentError(f"field {fname!r} holds a list and cannot be grouped on", where=where))
-    collect(problems)
+    _check_fields(src, rule, schema)
+    collect(src.problems)
     return rule
 
 
@@ -436,7 +575,7 @@ def load_exceptions(root: Path | None = None, schema: Schema | None = None,
                     problems.append(ContentError(f"rule_id {rid} names no rule", where=where))
         exp = data["expires"]
         if isinstance(exp, datetime):
-            expires = exp.astimezone(UTC).replace(tzinfo=None) if exp.tzinfo else exp
+            expires = parse_ts(exp)
         else:
             problems.append(ContentError("expires must be a TOML date-time (e.g. 2027-01-31T00:00:00Z)", where=where))
             continue

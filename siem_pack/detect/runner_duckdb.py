@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..doc import flatten
 from ..schema import Schema
-from ..store import Store, flatten, quote
+from ..store import Store, quote
 from .kuery import Node, to_sql
 from .schedule import DocRequest, Group, Key, Where, Window
 

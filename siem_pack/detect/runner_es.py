@@ -15,9 +15,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ..doc import flatten
 from ..errors import ClusterError
-from ..store import flatten
-from .alerts import iso_ms
+from ..times import format_ts
 from .kuery import Node, to_dsl
 from .rules import ANOMALIES_INDEX, EVENTS_INDEX
 from .schedule import DocRequest, Group, Key, Where, Window
@@ -127,7 +127,7 @@ def _ms(value: float) -> datetime:
 
 
 def _range(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"range": {"@timestamp": {"gte": iso_ms(start), "lt": iso_ms(end),
+    return {"range": {"@timestamp": {"gte": format_ts(start), "lt": format_ts(end),
                                      "format": "strict_date_optional_time"}}}
 
 

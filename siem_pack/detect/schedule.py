@@ -5,7 +5,8 @@ batched questions. Alerts come out in the shape of alerts.py.
 A tick `t` (every `interval` from the period start) evaluates the window
 `[t - lookback, t)`. `evaluate` asks the backend once per question for all ticks (many
 windows, few queries); `evaluate_tick_by_tick` asks per tick. Both dedupe alerts by their
-deterministic uuid, keeping the earliest tick, and a test proves they agree.
+deterministic uuid, keeping the earliest tick, then fold them into episodes where the rule
+declares `alert_suppression` (episodes.suppress), and a test proves they agree.
 
 Semantics per type (docs/detections.md says where they differ from Kibana):
 - query: one alert per matching event;
@@ -22,13 +23,14 @@ Exceptions (allow-list entries) active at the tick are excluded from every rule'
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ..store import parse_ts
+from ..times import parse_ts
 from .alerts import MAX_ANCESTORS, make_alert
+from .episodes import suppress
 from .eql import Hit, scan_sequences
 from .kuery import And, Node, Term
 from .rules import AllowEntry, Query, Rule, exceptions_for
@@ -121,21 +123,48 @@ def _segments(rule: Rule, tks: Sequence[datetime], entries: Sequence[AllowEntry]
     return out
 
 
-def evaluate(rule: Rule, backend: Backend, tks: Sequence[datetime],
-             entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
-    """All alerts of a rule over its ticks, in few backend calls; deduped by uuid."""
+def evaluate(rule: Rule, backend: Backend, tks: Sequence[datetime], entries: Sequence[AllowEntry] = (),
+             prior: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """All alerts of a rule over its ticks, in few backend calls; deduped by uuid, then one
+    per episode when the rule suppresses (`prior`: its episodes stored by an earlier run,
+    returned updated when extended)."""
+    return suppress(rule, raw_alerts(rule, backend, tks, entries), prior)
+
+
+def raw_alerts(rule: Rule, backend: Backend, tks: Sequence[datetime],
+               entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
+    """Every alert the ticks raise, deduped by uuid, before suppression."""
     alerts: list[dict[str, Any]] = []
     for seg, where in _segments(rule, sorted(tks), entries):
-        alerts.extend(_evaluate(rule, backend, seg, where))
+        for part in _hit_chunks(rule, seg):
+            alerts.extend(_evaluate(rule, backend, part, where))
     return dedupe(alerts)
 
 
-def evaluate_tick_by_tick(rule: Rule, backend: Backend, tks: Sequence[datetime],
-                          entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
+HITS_SPAN = timedelta(hours=2)  # eql: whole events are fetched for at most this span of ticks at a time
+
+
+def _hit_chunks(rule: Rule, tks: list[datetime]) -> list[list[datetime]]:
+    """An eql rule's ticks in runs spanning at most HITS_SPAN: its hits are whole events
+    (a step such as `any where event.outcome == "success"` matches most of them), so memory
+    follows one run's events, not the period's. Each tick still sees its own whole window,
+    so the alerts are the same; the other types ask aggregate questions of all ticks at once."""
+    if rule.type != "eql":
+        return [tks]
+    out: list[list[datetime]] = []
+    for t in tks:
+        if not out or t - out[-1][0] >= HITS_SPAN:
+            out.append([])
+        out[-1].append(t)
+    return out
+
+
+def evaluate_tick_by_tick(rule: Rule, backend: Backend, tks: Sequence[datetime], entries: Sequence[AllowEntry] = (),
+                          prior: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     alerts: list[dict[str, Any]] = []
     for t in sorted(tks):
-        alerts.extend(evaluate(rule, backend, [t], entries))
-    return dedupe(alerts)
+        alerts.extend(raw_alerts(rule, backend, [t], entries))
+    return suppress(rule, dedupe(alerts), prior)
 
 
 def dedupe(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,70 +176,96 @@ def dedupe(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(best.values(), key=lambda a: (a["@timestamp"], a["kibana.alert.original_time"], a["kibana.alert.uuid"]))
 
 
-def _evaluate(rule: Rule, backend: Backend, tks: list[datetime], where: Where) -> list[dict[str, Any]]:
-    lb = rule.lookback
-    windows = [(t - lb, t) for t in tks]
-    table = rule.table
-    out: list[dict[str, Any]] = []
-    if rule.type == "query":
-        rows = backend.hits(table, where, windows[0][0], windows[-1][1], {})
-        times = [_ts(d) for d, _ in rows]
-        for t, (s, e) in zip(tks, windows, strict=True):
-            for d, _ in rows[bisect.bisect_left(times, s):bisect.bisect_left(times, e)]:
-                out.append(make_alert(rule, t, {}, [d["event.id"]], d["@timestamp"], d))
-    elif rule.type == "threshold":
-        thr = rule.threshold
-        assert thr is not None
-        passing = [(t, w, g) for t, w, groups in
-                 zip(tks, windows, backend.groups(table, where, windows, thr.fields, thr.value, thr.cardinality_field),
-                     strict=True)
-                 for g in groups if thr.cardinality_value is None or (g.cardinality or 0) >= thr.cardinality_value]
-        ancestors = backend.docs(table, where, [DocRequest(w, thr.fields, g.key, False, MAX_ANCESTORS)
-                                                for _, w, g in passing])
-        for (t, _, g), docs in zip(passing, ancestors, strict=True):
-            extra: dict[str, Any] = {"kibana.alert.threshold_result.count": g.count}
-            if g.cardinality is not None:
-                extra["kibana.alert.threshold_result.cardinality"] = g.cardinality
-            out.append(make_alert(rule, t, dict(zip(thr.fields, g.key, strict=True)), [d["event.id"] for d in docs],
-                                  g.last_ts, None, extra))
-    elif rule.type == "new_terms":
-        nt = rule.new_terms
-        assert nt is not None
-        history = [(t - nt.history, t - lb) for t in tks]
-        present = backend.terms(table, where, windows, nt.fields)
-        before = backend.terms(table, where, history, nt.fields)
-        new = [(t, w, key) for t, w, now_terms, old_terms in zip(tks, windows, present, before, strict=True)
-               for key in sorted(now_terms, key=str) if key not in old_terms]
-        firsts = backend.docs(table, where, [DocRequest(w, nt.fields, key) for _, w, key in new])
-        for (t, _, key), docs in zip(new, firsts, strict=True):
-            d = docs[0]
-            out.append(make_alert(rule, t, dict(zip(nt.fields, key, strict=True)), [d["event.id"]],
-                                  d["@timestamp"], d))
-    elif rule.type == "eql":
-        seq = rule.sequence
-        assert seq is not None
-        named = {f"step{i}": s.condition for i, s in enumerate(seq.steps)}
-        raw = backend.hits(table, where, windows[0][0], windows[-1][1], named)
-        hits = [Hit(d["event.id"], _ts(d), tuple(d.get(f) for f in seq.by),
-                    frozenset(int(n[4:]) for n in names), d) for d, names in raw]
-        times = [h.ts for h in hits]
-        for t, (s, e) in zip(tks, windows, strict=True):
-            window_hits = hits[bisect.bisect_left(times, s):bisect.bisect_left(times, e)]
-            for found in scan_sequences(seq, window_hits):
-                group = dict(zip(seq.by, found[0].key, strict=True))
-                out.append(make_alert(rule, t, group, [h.id for h in found], found[0].ts, found[-1].doc,
-                                      {"kibana.alert.group_size": len(found)}))
-    elif rule.type == "esql":
-        sil = rule.silence
-        assert sil is not None
-        silent = [(t, w, key, last_ts) for t, w, terms in
-                  zip(tks, windows, backend.terms(table, where, windows, (sil.field,)), strict=True)
-                  for key, last_ts in sorted(terms.items(), key=lambda kv: str(kv[0])) if last_ts < t - sil.quiet]
-        lasts = backend.docs(table, where, [DocRequest(w, (sil.field,), key, True) for _, w, key, _ in silent])
-        for (t, _, key, last_ts), docs in zip(silent, lasts, strict=True):
-            out.append(make_alert(rule, t, {sil.field: key[0]}, [docs[0]["event.id"]], last_ts, None,
-                                  {"kibana.alert.silent_for_seconds": int((t - last_ts).total_seconds())}))
+def _eval_query(rule: Rule, backend: Backend, tks: list[datetime], windows: list[Window],
+                where: Where) -> list[dict[str, Any]]:
+    """One alert per matching event per tick."""
+    rows = backend.hits(rule.table, where, windows[0][0], windows[-1][1], {})
+    times = [_ts(d) for d, _ in rows]
+    return [make_alert(rule, t, {}, [d["event.id"]], d["@timestamp"], d)
+            for t, (s, e) in zip(tks, windows, strict=True)
+            for d, _ in rows[bisect.bisect_left(times, s):bisect.bisect_left(times, e)]]
+
+
+def _eval_threshold(rule: Rule, backend: Backend, tks: list[datetime], windows: list[Window],
+                    where: Where) -> list[dict[str, Any]]:
+    thr = rule.threshold
+    assert thr is not None
+    passing = [(t, w, g) for t, w, groups in
+               zip(tks, windows, backend.groups(rule.table, where, windows, thr.fields, thr.value,
+                                                thr.cardinality_field), strict=True)
+               for g in groups if thr.cardinality_value is None or (g.cardinality or 0) >= thr.cardinality_value]
+    ancestors = backend.docs(rule.table, where, [DocRequest(w, thr.fields, g.key, False, MAX_ANCESTORS)
+                                                 for _, w, g in passing])
+    out = []
+    for (t, _, g), docs in zip(passing, ancestors, strict=True):
+        extra: dict[str, Any] = {"kibana.alert.threshold_result.count": g.count}
+        if g.cardinality is not None:
+            extra["kibana.alert.threshold_result.cardinality"] = g.cardinality
+        out.append(make_alert(rule, t, dict(zip(thr.fields, g.key, strict=True)), [d["event.id"] for d in docs],
+                              g.last_ts, None, extra))
     return out
+
+
+def _eval_new_terms(rule: Rule, backend: Backend, tks: list[datetime], windows: list[Window],
+                    where: Where) -> list[dict[str, Any]]:
+    nt = rule.new_terms
+    assert nt is not None
+    history = [(t - nt.history, t - rule.lookback) for t in tks]
+    present = backend.terms(rule.table, where, windows, nt.fields)
+    before = backend.terms(rule.table, where, history, nt.fields)
+    new = [(t, w, key) for t, w, now_terms, old_terms in zip(tks, windows, present, before, strict=True)
+           for key in sorted(now_terms, key=str) if key not in old_terms]
+    firsts = backend.docs(rule.table, where, [DocRequest(w, nt.fields, key) for _, w, key in new])
+    return [make_alert(rule, t, dict(zip(nt.fields, key, strict=True)), [docs[0]["event.id"]],
+                       docs[0]["@timestamp"], docs[0])
+            for (t, _, key), docs in zip(new, firsts, strict=True)]
+
+
+def _eval_eql(rule: Rule, backend: Backend, tks: list[datetime], windows: list[Window],
+              where: Where) -> list[dict[str, Any]]:
+    seq = rule.sequence
+    assert seq is not None
+    named = {f"step{i}": s.condition for i, s in enumerate(seq.steps)}
+    raw = backend.hits(rule.table, where, windows[0][0], windows[-1][1], named)
+    hits = [Hit(d["event.id"], _ts(d), tuple(d.get(f) for f in seq.by),
+                frozenset(int(n[4:]) for n in names), d) for d, names in raw]
+    times = [h.ts for h in hits]
+    out = []
+    for t, (s, e) in zip(tks, windows, strict=True):
+        window_hits = hits[bisect.bisect_left(times, s):bisect.bisect_left(times, e)]
+        for found in scan_sequences(seq, window_hits):
+            group = dict(zip(seq.by, found[0].key, strict=True))
+            out.append(make_alert(rule, t, group, [h.id for h in found], found[0].ts, found[-1].doc,
+                                  {"kibana.alert.group_size": len(found)}))
+    return out
+
+
+def _eval_esql(rule: Rule, backend: Backend, tks: list[datetime], windows: list[Window],
+               where: Where) -> list[dict[str, Any]]:
+    sil = rule.silence
+    assert sil is not None
+    silent = [(t, w, key, last_ts) for t, w, terms in
+              zip(tks, windows, backend.terms(rule.table, where, windows, (sil.field,)), strict=True)
+              for key, last_ts in sorted(terms.items(), key=lambda kv: str(kv[0])) if last_ts < t - sil.quiet]
+    lasts = backend.docs(rule.table, where, [DocRequest(w, (sil.field,), key, True) for _, w, key, _ in silent])
+    return [make_alert(rule, t, {sil.field: key[0]}, [docs[0]["event.id"]], last_ts, None,
+                       {"kibana.alert.silent_for_seconds": int((t - last_ts).total_seconds())})
+            for (t, _, key, last_ts), docs in zip(silent, lasts, strict=True)]
+
+
+# The registry: a rule's type → how its ticks are evaluated against a backend.
+EVALUATORS: dict[str, Callable[[Rule, Backend, list[datetime], list[Window], Where], list[dict[str, Any]]]] = {
+    "query": _eval_query,
+    "threshold": _eval_threshold,
+    "new_terms": _eval_new_terms,
+    "eql": _eval_eql,
+    "esql": _eval_esql,
+}
+
+
+def _evaluate(rule: Rule, backend: Backend, tks: list[datetime], where: Where) -> list[dict[str, Any]]:
+    evaluate_type = EVALUATORS.get(rule.type)
+    return evaluate_type(rule, backend, tks, [(t - rule.lookback, t) for t in tks], where) if evaluate_type else []
 
 
 def _ts(doc: dict[str, Any]) -> datetime:

@@ -483,7 +483,3 @@ class Executor:
         except ProcessorFailure as f:
             return Outcome(None, error=f.message, error_processor=f.processor_type, error_tag=f.tag, ingest=doc.ingest)
         return Outcome(doc.src, ingest=doc.ingest)
-
-    def run_many(self, pipeline_id: str, sources: list[dict[str, Any]]) -> list[Outcome]:
-        now = datetime.now(UTC)
-        return [self.run(pipeline_id, s, now) for s in sources]

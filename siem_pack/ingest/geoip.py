@@ -18,7 +18,7 @@ Elastic's integration pipelines do. Without databases it is a pipeline that does
 
 Neighbours: the executor (siem_pack.ingest.processors registers `GeoIp`), the entry pipeline
 (ingest_pipelines/siem_pack-entry.yml calls `siem_pack-geo`), the CSV builder
-(siem_pack.ingest.geoip_csv), the test databases (siem_pack.testing.geo_db).
+(siem_pack.ingest.geoip_csv), the test databases (tests/support/geo_db.py).
 """
 
 from __future__ import annotations

@@ -11,12 +11,16 @@ executor takes as `--geoip-db DIR` and a cluster takes in each ingest node's
 
 Rules: a header row names the columns (`network`, `country_iso_code`, `country_name` and
 `city_name` are required columns, the others optional; every value may be empty except
-`network`). Overlapping networks: the most specific one wins, per database (a /25 row with
-a city but no AS keeps the AS of the /24 row around it). A bad row is a `ContentError`
-naming `file:line` and what is wrong; every problem of the file is reported at once.
+`network`). The address column may also be called `ip` or `cidr`, and takes a single address
+(a /32 or /128) as well as a CIDR; `asn` and `as_org` may carry GeoLite2's CSV names
+(`autonomous_system_number`, `autonomous_system_organization`). Overlapping networks: the
+most specific one wins, per database (a /25 row with a city but no AS keeps the AS of the
+/24 row around it). A bad row is a `ContentError` naming `file:line` and what is wrong;
+every problem of the file is reported at once (a header problem and the rows' problems
+together).
 
 Neighbours: siem_pack.ingest.geoip (reads the built files; `db_dir` builds a CSV given as
-`--geoip-db`), siem_pack.cli.geoip (`siem-pack geoip build`), siem_pack.testing.geo_db
+`--geoip-db`), siem_pack.cli.geoip (`siem-pack geoip build`), tests/support/geo_db.py
 (builds the tests' CSV the same way for OpenSearch).
 """
 
@@ -43,6 +47,9 @@ DATABASE_TYPES = {"city": "GeoLite2-City", "asn": "GeoLite2-ASN"}
 REQUIRED_COLUMNS = ("network", "country_iso_code", "country_name", "city_name")
 OPTIONAL_COLUMNS = ("region_name", "latitude", "longitude", "asn", "as_org")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# other names a header may give a column: {alias: column}
+ALIASES = {"ip": "network", "cidr": "network",
+           "autonomous_system_number": "asn", "autonomous_system_organization": "as_org"}
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -87,6 +94,12 @@ class BuildResult:
     rows: int
     networks: Mapping[str, int]
 
+    @property
+    def db_names(self) -> dict[str, str]:
+        """{"city": file name, "asn": file name} of the databases written (what
+        siem_pack.ingest.geoip.compile_pipeline takes)."""
+        return {k: p.name for k, p in sorted(self.paths.items())}
+
     def to_dict(self) -> dict[str, Any]:
         return {"source": str(self.source), "rows": self.rows,
                 "databases": {k: {"path": str(p), "networks": self.networks[k]} for k, p in sorted(self.paths.items())}}
@@ -101,8 +114,6 @@ def read_csv(path: Path) -> list[GeoRow]:
     except OSError as exc:
         raise ContentError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
     reader = csv.reader(text.splitlines(keepends=True), strict=True)
-    problems: list[SiemPackError] = []
-    rows: list[GeoRow] = []
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -110,18 +121,39 @@ def read_csv(path: Path) -> list[GeoRow]:
                            where=f"{path}:1") from None
     except csv.Error as exc:
         raise ContentError(f"invalid CSV: {exc}", where=f"{path}:1") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    columns = [ALIASES.get(h, h) for h in header]  # what each field is; unknown names stay as given
+    problems = _header_problems(path, header, columns)
+    rows = _read_rows(reader, path, header, columns, problems)
+    if not rows and not problems:
+        problems.append(ContentError("no rows after the header", where=str(path)))
+    collect(problems)
+    return rows
+
+
+def _header_problems(path: Path, header: list[str], columns: list[str]) -> list[SiemPackError]:
+    """Missing, unknown and repeated columns; raises at once on a repeated one (which field
+    is which is unknown: the rows cannot be read)."""
+    problems: list[SiemPackError] = []
+    missing = [_with_aliases(c) for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         problems.append(ContentError(f"header lacks column(s) {', '.join(missing)}; columns: {', '.join(COLUMNS)}",
                                      where=f"{path}:1"))
     for name in header:
-        if name not in COLUMNS:
+        if name not in COLUMNS and name not in ALIASES:
             problems.append(ContentError(f"unknown column '{name}'; known: {', '.join(COLUMNS)}", where=f"{path}:1"))
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
     if dupes:
-        problems.append(ContentError(f"column(s) named twice: {', '.join(dupes)}", where=f"{path}:1"))
-    if problems:
+        named = ["/".join(h for h, c in zip(header, columns, strict=True) if c == d) for d in dupes]
+        problems.append(ContentError(f"column(s) given twice: {', '.join(named)}", where=f"{path}:1"))
         collect(problems)
+    return problems
+
+
+def _read_rows(reader: Any, path: Path, header: list[str], columns: list[str],
+               problems: list[SiemPackError]) -> list[GeoRow]:
+    """The rows after the header (`reader`: a csv.reader past it) that are valid and name a network no earlier row named;
+    the others' problems are added to `problems`."""
+    rows: list[GeoRow] = []
     seen: dict[Network, int] = {}
     while True:
         start = reader.line_num + 1
@@ -138,7 +170,7 @@ def read_csv(path: Path) -> list[GeoRow]:
         if len(fields) != len(header):
             problems.append(ContentError(f"{len(fields)} field(s), the header has {len(header)}", where=where))
             continue
-        row, errors = _row(start, dict(zip(header, (f.strip() for f in fields), strict=True)))
+        row, errors = _row(start, {c: f.strip() for c, f in zip(columns, fields, strict=True) if c in COLUMNS})
         problems += [ContentError(e, where=where) for e in errors]
         if row is None:
             continue
@@ -147,52 +179,29 @@ def read_csv(path: Path) -> list[GeoRow]:
             continue
         seen[row.network] = start
         rows.append(row)
-    if not rows and not problems:
-        problems.append(ContentError("no rows after the header", where=str(path)))
-    collect(problems)
     return rows
 
 
+def _with_aliases(column: str) -> str:
+    others = [a for a, c in ALIASES.items() if c == column]
+    return f"{column} (or {', '.join(others)})" if others else column
+
+
 def _row(line: int, values: Mapping[str, str]) -> tuple[GeoRow | None, list[str]]:
+    """A row from its values by column (a column the header lacks is absent: that is
+    reported once, on the header, and the row's other values are still checked)."""
     errors: list[str] = []
 
     def text(name: str) -> str | None:
         return values.get(name) or None
 
-    network: Network | None = None
-    raw = values.get("network", "")
-    if not raw:
-        errors.append("network is empty (an IP address or a CIDR such as 203.0.113.0/24)")
-    else:
-        try:
-            network = ipaddress.ip_network(raw, strict=True)
-        except ValueError:
-            try:
-                loose = ipaddress.ip_network(raw, strict=False)
-            except ValueError:
-                errors.append(f"network '{raw}' is not an IP address or CIDR")
-            else:
-                errors.append(f"network '{raw}' has host bits set (the network is {loose})")
-        if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None \
-                and network.prefixlen >= 96:
-            errors.append(f"network '{raw}' is an IPv4-mapped IPv6 network: write it as IPv4")
-    iso = text("country_iso_code")
-    if iso is not None:
-        if len(iso) != 2 or not iso.isascii() or not iso.isalpha():
-            errors.append(f"country_iso_code '{iso}' is not a two-letter ISO 3166 code")
-        iso = iso.upper()
+    network = _network(values.get("network"), errors)
+    iso = _country_code(text("country_iso_code"), errors)
     lat, lon = _coordinate(text("latitude"), "latitude", 90, errors), _coordinate(text("longitude"), "longitude",
                                                                                     180, errors)
     if (text("latitude") is None) != (text("longitude") is None):
         errors.append("latitude and longitude come together (one is empty)")
-    asn: int | None = None
-    raw_asn = text("asn")
-    if raw_asn is not None:
-        digits = raw_asn[2:] if raw_asn[:2].upper() == "AS" else raw_asn
-        if digits.isascii() and digits.isdigit() and int(digits) <= 0xFFFFFFFF:
-            asn = int(digits)
-        else:
-            errors.append(f"asn '{raw_asn}' is not an AS number (0 to 4294967295, optionally AS-prefixed)")
+    asn = _asn(text("asn"), errors)
     if errors or network is None:
         return None, errors
     row = GeoRow(line=line, network=network, country_iso_code=iso, country_name=text("country_name"),
@@ -202,6 +211,46 @@ def _row(line: int, values: Mapping[str, str]) -> tuple[GeoRow | None, list[str]
     if not row.has_geo and not row.has_as:
         return None, [f"network {network} has no values: give geography, an asn or an as_org"]
     return row, []
+
+
+def _network(raw: str | None, errors: list[str]) -> Network | None:
+    if raw is None:
+        return None  # no address column: reported on the header
+    if not raw:
+        errors.append("network is empty (an IP address or a CIDR such as 203.0.113.0/24)")
+        return None
+    network: Network | None = None
+    try:
+        network = ipaddress.ip_network(raw, strict=True)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(raw, strict=False)
+        except ValueError:
+            errors.append(f"network '{raw}' is not an IP address or CIDR")
+        else:
+            errors.append(f"network '{raw}' has host bits set (the network is {loose})")
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None \
+            and network.prefixlen >= 96:
+        errors.append(f"network '{raw}' is an IPv4-mapped IPv6 network: write it as IPv4")
+    return network
+
+
+def _country_code(iso: str | None, errors: list[str]) -> str | None:
+    if iso is None:
+        return None
+    if len(iso) != 2 or not iso.isascii() or not iso.isalpha():
+        errors.append(f"country_iso_code '{iso}' is not a two-letter ISO 3166 code")
+    return iso.upper()
+
+
+def _asn(raw: str | None, errors: list[str]) -> int | None:
+    if raw is None:
+        return None
+    digits = raw[2:] if raw[:2].upper() == "AS" else raw
+    if digits.isascii() and digits.isdigit() and int(digits) <= 0xFFFFFFFF:
+        return int(digits)
+    errors.append(f"asn '{raw}' is not an AS number (0 to 4294967295, optionally AS-prefixed)")
+    return None
 
 
 def _coordinate(raw: str | None, name: str, limit: int, errors: list[str]) -> float | None:
@@ -253,6 +302,7 @@ def build_databases(csv_path: Path, out_dir: Path, names: Mapping[str, str] | No
     is not written (and a stale one of that name is removed)."""
     names = {**CSV_DB_NAMES, **(names or {})}
     rows = read_csv(csv_path)
+    _need_writer()  # before anything is created
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"{out_dir} is a file, not a folder", where="--out")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -277,13 +327,19 @@ def _order(row: GeoRow) -> tuple[int, int, int]:
     return row.depth, row.network.version, int(row.network.network_address)
 
 
-def _write(path: Path, database_type: str, networks: list[tuple[Network, dict[str, Any]]], description: str) -> None:
+def _need_writer() -> None:
     try:
-        from mmdb_writer import MMDBWriter
-        from netaddr import IPSet
+        import mmdb_writer  # noqa: F401
+        import netaddr  # noqa: F401
     except ImportError as exc:
         raise ConfigError("building .mmdb files needs the mmdb-writer package (pip install mmdb-writer)",
                           where="geoip build") from exc
+
+
+def _write(path: Path, database_type: str, networks: list[tuple[Network, dict[str, Any]]], description: str) -> None:
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
     writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type=database_type, languages=["en"],
                         description=description)
     for network, record in networks:

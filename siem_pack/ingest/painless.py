@@ -345,64 +345,132 @@ def _field(target: Any, name: str) -> Any:
     raise PainlessError(f"dynamic getter [{_jtype(target)}, {name}] not found")
 
 
+_NO_METHOD = object()  # a method handler's answer when the receiver has no such method
+MethodImpl = Callable[[Any, str, list[Any]], Any]
+
+
+def _m_contains(target: Any, method: str, args: list[Any]) -> Any:
+    if isinstance(target, str):
+        if not isinstance(args[0], str):
+            raise PainlessError(f"String.contains() needs a String, got {_jtype(args[0])}")
+        return args[0] in target
+    if isinstance(target, list):  # ArrayList.indexOf: arg.equals(element)
+        arg = args[0]
+        return any(x is None for x in target) if arg is None else any(_jequals(arg, x) for x in target)
+    return _NO_METHOD
+
+
+def _m_contains_key(target: Any, method: str, args: list[Any]) -> Any:
+    if not isinstance(target, dict):
+        return _NO_METHOD
+    return type(args[0]) is str and args[0] in target  # keys are strings; a map key's hash is its identity
+
+
+def _m_starts_ends(target: Any, method: str, args: list[Any]) -> Any:
+    if not isinstance(target, str):
+        return _NO_METHOD
+    if not isinstance(args[0], str):
+        raise PainlessError(f"String.{method}() needs a String, got {_jtype(args[0])}")
+    return target.startswith(args[0]) if method == "startsWith" else target.endswith(args[0])
+
+
+def _compare_strings(target: str, other: str) -> int:
+    """String.compareTo: the difference of the first unequal UTF-16 code units, else of the lengths."""
+    if target == other:
+        return 0
+    if target.isascii() and other.isascii():  # one UTF-16 code unit per character
+        for x, y in zip(target, other):  # noqa: B905 - unequal lengths on purpose
+            if x != y:
+                return ord(x) - ord(y)
+        return len(target) - len(other)
+    a, b = target.encode("utf-16-le"), other.encode("utf-16-le")
+    for i in range(0, min(len(a), len(b)), 2):
+        ca, cb = int.from_bytes(a[i:i + 2], "little"), int.from_bytes(b[i:i + 2], "little")
+        if ca != cb:
+            return ca - cb
+    return (len(a) - len(b)) // 2
+
+
+def _m_compare_to(target: Any, method: str, args: list[Any]) -> Any:
+    other = args[0]
+    if isinstance(target, str) and isinstance(other, str):
+        return _compare_strings(target, other)
+    if other is None:
+        raise PainlessError("cannot invoke compareTo() with null")
+    if type(target) not in (int, float, bool):
+        return _NO_METHOD
+    # Integer.compareTo(Integer) ...: the argument is cast to the receiver's class, widening
+    # only (Integer → Long → Double); Boolean to Boolean
+    tb, ob = _boxed(target), _boxed(other)
+    if tb != ob and _WIDENS.get(ob, 9) > _WIDENS.get(tb, -1):
+        raise PainlessError(f"cannot implicitly cast def [{ob}] to {tb}")
+    return (target > other) - (target < other)
+
+
+def _m_equals(target: Any, method: str, args: list[Any]) -> Any:
+    return _jequals(target, args[0])
+
+
+def _m_equals_ignore_case(target: Any, method: str, args: list[Any]) -> Any:
+    if not isinstance(target, str):
+        return _NO_METHOD
+    if args[0] is not None and not isinstance(args[0], str):
+        raise PainlessError(f"Cannot cast {_boxed(args[0])} to java.lang.String")
+    return args[0] is not None and target.lower() == args[0].lower()
+
+
+def _m_is_empty(target: Any, method: str, args: list[Any]) -> Any:
+    return len(target) == 0 if isinstance(target, (str, list, dict)) else _NO_METHOD
+
+
+def _m_size(target: Any, method: str, args: list[Any]) -> Any:
+    return len(target) if isinstance(target, (list, dict)) else _NO_METHOD
+
+
+def _m_length(target: Any, method: str, args: list[Any]) -> Any:
+    if not isinstance(target, str):
+        return _NO_METHOD
+    # UTF-16 code units, as Java counts
+    return len(target) if target.isascii() else len(target.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _m_case(target: Any, method: str, args: list[Any]) -> Any:
+    if not isinstance(target, str):
+        return _NO_METHOD
+    return target.lower() if method == "toLowerCase" else target.upper()
+
+
+def _m_trim(target: Any, method: str, args: list[Any]) -> Any:
+    return target.strip("".join(chr(c) for c in range(33))) if isinstance(target, str) else _NO_METHOD
+
+
+# The registry: a method name in a script (METHODS: its arity) → its implementation on the
+# receiver's Java type.
+METHOD_IMPLS: dict[str, MethodImpl] = {
+    "contains": _m_contains,
+    "containsKey": _m_contains_key,
+    "startsWith": _m_starts_ends,
+    "endsWith": _m_starts_ends,
+    "compareTo": _m_compare_to,
+    "equals": _m_equals,
+    "equalsIgnoreCase": _m_equals_ignore_case,
+    "isEmpty": _m_is_empty,
+    "size": _m_size,
+    "length": _m_length,
+    "toLowerCase": _m_case,
+    "toUpperCase": _m_case,
+    "trim": _m_trim,
+}
+
+
 def _method(target: Any, method: str, args: list[Any]) -> Any:
     if target is None:
         raise PainlessError(f"cannot invoke {method}() on null")
-    if method == "contains":
-        if isinstance(target, str):
-            if not isinstance(args[0], str):
-                raise PainlessError(f"String.contains() needs a String, got {_jtype(args[0])}")
-            return args[0] in target
-        if isinstance(target, list):  # ArrayList.indexOf: arg.equals(element)
-            arg = args[0]
-            return any(x is None for x in target) if arg is None else any(_jequals(arg, x) for x in target)
-    elif method == "containsKey" and isinstance(target, dict):
-        return type(args[0]) is str and args[0] in target  # keys are strings; a map key's hash is its identity
-    elif method in ("startsWith", "endsWith") and isinstance(target, str):
-        if not isinstance(args[0], str):
-            raise PainlessError(f"String.{method}() needs a String, got {_jtype(args[0])}")
-        return target.startswith(args[0]) if method == "startsWith" else target.endswith(args[0])
-    elif method == "compareTo":
-        other = args[0]
-        if isinstance(target, str) and isinstance(other, str):
-            if target == other:
-                return 0
-            if target.isascii() and other.isascii():  # one UTF-16 code unit per character
-                for x, y in zip(target, other):  # noqa: B905 - unequal lengths on purpose
-                    if x != y:
-                        return ord(x) - ord(y)
-                return len(target) - len(other)
-            a, b = target.encode("utf-16-le"), other.encode("utf-16-le")
-            for i in range(0, min(len(a), len(b)), 2):
-                ca, cb = int.from_bytes(a[i:i + 2], "little"), int.from_bytes(b[i:i + 2], "little")
-                if ca != cb:
-                    return ca - cb
-            return (len(a) - len(b)) // 2
-        if other is None:
-            raise PainlessError("cannot invoke compareTo() with null")
-        if type(target) in (int, float, bool):  # Integer.compareTo(Integer) ...: the argument is cast
-            # to the receiver's class, widening only (Integer → Long → Double); Boolean to Boolean
-            tb, ob = _boxed(target), _boxed(other)
-            if tb != ob and _WIDENS.get(ob, 9) > _WIDENS.get(tb, -1):
-                raise PainlessError(f"cannot implicitly cast def [{ob}] to {tb}")
-            return (target > other) - (target < other)
-    elif method == "equals":
-        return _jequals(target, args[0])
-    elif method == "equalsIgnoreCase" and isinstance(target, str):
-        if args[0] is not None and not isinstance(args[0], str):
-            raise PainlessError(f"Cannot cast {_boxed(args[0])} to java.lang.String")
-        return args[0] is not None and target.lower() == args[0].lower()
-    elif method == "isEmpty" and isinstance(target, (str, list, dict)):
-        return len(target) == 0
-    elif method == "size" and isinstance(target, (list, dict)):
-        return len(target)
-    elif method == "length" and isinstance(target, str):  # UTF-16 code units, as Java counts
-        return len(target) if target.isascii() else len(target.encode("utf-16-le", "surrogatepass")) // 2
-    elif method in ("toLowerCase", "toUpperCase", "trim") and isinstance(target, str):
-        if method == "trim":
-            return target.strip("".join(chr(c) for c in range(33)))
-        return target.lower() if method == "toLowerCase" else target.upper()
-    raise PainlessError(f"dynamic method [{_jtype(target)}, {method}/{len(args)}] not found")
+    impl = METHOD_IMPLS.get(method)
+    out = impl(target, method, args) if impl is not None else _NO_METHOD
+    if out is _NO_METHOD:
+        raise PainlessError(f"dynamic method [{_jtype(target)}, {method}/{len(args)}] not found")
+    return out
 
 
 def _instanceof(v: Any, t: str) -> bool:
@@ -504,68 +572,87 @@ class Emitter:
                  for n in operands]
         return "(" + (" and " if op == "&&" else " or ").join(parts) + ")"
 
-    def expr(self, node: Node) -> str:  # noqa: PLR0911, PLR0912 - one case per node shape
-        if isinstance(node, Lit):
-            return self.const(node.value)
-        if isinstance(node, ListLit):
-            return "_JList([" + ", ".join(self.expr(n) for n in node.items) + "])"
-        if isinstance(node, Ctx):
-            return "ctx"
-        if isinstance(node, Field):
-            chain = _ctx_chain(node)
-            if chain is not None:
-                return self.chain(chain)
-            target = self.expr(node.target)
-            if node.null_safe:
-                return f"(None if (_t := {target}) is None else _field(_t, {node.name!r}))"
-            return f"_field({target}, {node.name!r})"
-        if isinstance(node, Call):
-            consts = _const_strings(node.target)
-            if consts is not None and node.method == "contains":
-                return f"(type(_v := {self.expr(node.args[0])}) is str and _v in {self.const(consts)})"
-            target, method = self.expr(node.target), node.method
-            if (method in ("contains", "startsWith", "endsWith") and len(node.args) == 1
-                    and isinstance(node.args[0], Lit) and isinstance(node.args[0].value, str)):
-                # `x.contains('lit')` on a String: the common shape, without the generic call
-                word = repr(node.args[0].value)
-                fast = {"contains": f"{word} in _m", "startsWith": f"_m.startswith({word})",
-                        "endsWith": f"_m.endswith({word})"}[method]
-                return f"(({fast}) if type(_m := {target}) is str else _str_call(_m, {method!r}, {word}, {node.null_safe}))"
-            args = ", ".join(self.expr(a) for a in node.args)
-            if node.null_safe:
-                return f"(None if (_m := {target}) is None else _method(_m, {method!r}, [{args}]))"
-            return f"_method({target}, {method!r}, [{args}])"
-        if isinstance(node, Unary):
-            return (f"(False if (_b := {self.expr(node.operand)}) is True else "
-                    f"(True if _b is False else _bad_bool('!', _b)))")
-        if isinstance(node, InstanceOf):
-            simple = {"String": "str", "List": "list", "Map": "dict"}.get(node.type_name)
-            if simple is not None:
-                return f"isinstance({self.expr(node.operand)}, {simple})"
-            return f"_instanceof({self.expr(node.operand)}, {node.type_name!r})"
-        if isinstance(node, Binary):
-            op = node.op
-            if op in ("&&", "||"):
-                return self.logic(op, _operands(node, op))
-            left, right = self.expr(node.left), self.expr(node.right)
-            lit = node.right if isinstance(node.right, Lit) else None
-            if op in ("==", "!=") and lit is not None and (lit.value is None or isinstance(lit.value, str)):
-                # the common shapes `x == null`, `x == 'literal'`: exact and fast
-                if lit.value is None:
-                    return f"({left} is None)" if op == "==" else f"({left} is not None)"
-                return f"({left} {op} {right})"
-            if op == "==":
-                return f"_equals({left}, {right})"
-            if op == "!=":
-                return f"(not _equals({left}, {right}))"
-            return f"_compare({op!r}, {left}, {right})"
-        raise TypeError(node)
+    def expr(self, node: Node) -> str:
+        emit = _EMITTERS.get(type(node))
+        if emit is None:
+            raise TypeError(node)
+        return emit(self, node)
+
+    def _emit_lit(self, node: Lit) -> str:
+        return self.const(node.value)
+
+    def _emit_list(self, node: ListLit) -> str:
+        return "_JList([" + ", ".join(self.expr(n) for n in node.items) + "])"
+
+    def _emit_ctx(self, node: Ctx) -> str:
+        return "ctx"
+
+    def _emit_field(self, node: Field) -> str:
+        chain = _ctx_chain(node)
+        if chain is not None:
+            return self.chain(chain)
+        target = self.expr(node.target)
+        if node.null_safe:
+            return f"(None if (_t := {target}) is None else _field(_t, {node.name!r}))"
+        return f"_field({target}, {node.name!r})"
+
+    def _emit_call(self, node: Call) -> str:
+        consts = _const_strings(node.target)
+        if consts is not None and node.method == "contains":
+            return f"(type(_v := {self.expr(node.args[0])}) is str and _v in {self.const(consts)})"
+        target, method = self.expr(node.target), node.method
+        if (method in ("contains", "startsWith", "endsWith") and len(node.args) == 1
+                and isinstance(node.args[0], Lit) and isinstance(node.args[0].value, str)):
+            # `x.contains('lit')` on a String: the common shape, without the generic call
+            word = repr(node.args[0].value)
+            fast = {"contains": f"{word} in _m", "startsWith": f"_m.startswith({word})",
+                    "endsWith": f"_m.endswith({word})"}[method]
+            return f"(({fast}) if type(_m := {target}) is str else _str_call(_m, {method!r}, {word}, {node.null_safe}))"
+        args = ", ".join(self.expr(a) for a in node.args)
+        if node.null_safe:
+            return f"(None if (_m := {target}) is None else _method(_m, {method!r}, [{args}]))"
+        return f"_method({target}, {method!r}, [{args}])"
+
+    def _emit_unary(self, node: Unary) -> str:
+        return (f"(False if (_b := {self.expr(node.operand)}) is True else "
+                f"(True if _b is False else _bad_bool('!', _b)))")
+
+    def _emit_instanceof(self, node: InstanceOf) -> str:
+        simple = {"String": "str", "List": "list", "Map": "dict"}.get(node.type_name)
+        if simple is not None:
+            return f"isinstance({self.expr(node.operand)}, {simple})"
+        return f"_instanceof({self.expr(node.operand)}, {node.type_name!r})"
+
+    def _emit_binary(self, node: Binary) -> str:
+        op = node.op
+        if op in ("&&", "||"):
+            return self.logic(op, _operands(node, op))
+        left, right = self.expr(node.left), self.expr(node.right)
+        lit = node.right if isinstance(node.right, Lit) else None
+        if op in ("==", "!=") and lit is not None and (lit.value is None or isinstance(lit.value, str)):
+            # the common shapes `x == null`, `x == 'literal'`: exact and fast
+            if lit.value is None:
+                return f"({left} is None)" if op == "==" else f"({left} is not None)"
+            return f"({left} {op} {right})"
+        if op == "==":
+            return f"_equals({left}, {right})"
+        if op == "!=":
+            return f"(not _equals({left}, {right}))"
+        return f"_compare({op!r}, {left}, {right})"
 
     def function(self, source: str, name: str = "cond") -> Cond:
         code = f"def {name}(ctx):\n    return {source}\n"
         exec(compile(code, f"<painless {name}>", "exec"), self.names)  # noqa: S102 - our own generated source
         fn: Cond = self.names[name]
         return fn
+
+
+# The registry: an AST node's class → the Emitter method that writes its Python source.
+_EMITTERS: dict[type[Node], Callable[[Emitter, Any], str]] = {
+    Lit: Emitter._emit_lit, ListLit: Emitter._emit_list, Ctx: Emitter._emit_ctx, Field: Emitter._emit_field,
+    Call: Emitter._emit_call, Unary: Emitter._emit_unary, InstanceOf: Emitter._emit_instanceof,
+    Binary: Emitter._emit_binary,
+}
 
 
 @dataclass(frozen=True)

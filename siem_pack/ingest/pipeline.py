@@ -1,18 +1,17 @@
 """Stage 1 → 2: load the ingest pipelines (content) into a frozen, validated `PipelineSet`.
 
 Pipelines are `ingest_pipelines/<pipeline_id>.yml` (top-level files only; subfolders hold
-other data), each an Elasticsearch pipeline body. Two more are generated, not files:
-`siem_pack-inventory` (siem_pack.inventory.compile_pipeline), `siem_pack-secrets`
-(siem_pack.ingest.secrets.compile_pipeline) and `siem_pack-geo` (siem_pack.ingest.geoip, for
-the databases of `--geoip-db DIR` / SIEM_PACK_GEOIP_DB), included when those modules exist;
-a generated body replaces a file of the same id.
+other data), each an Elasticsearch pipeline body. More are built from code, the registry
+siem_pack.ingest.GENERATED: `siem_pack-inventory` (siem_pack.inventory.compile_pipeline),
+`siem_pack-secrets` (siem_pack.ingest.secrets.compile_pipeline) and `siem_pack-geo`
+(siem_pack.ingest.geoip, for the databases of `--geoip-db DIR` / SIEM_PACK_GEOIP_DB); a
+generated body replaces a file of the same id.
 Every problem in every file is collected and reported together, each with its path and
 processor tag. The executor (siem_pack.ingest.executor) is compiled once here.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,10 @@ import yaml
 
 from ..errors import ContentError, ContentErrors, SiemPackError, collect
 from ..paths import content_dir
+from . import GENERATED
 from .executor import Executor
+from .geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
+from .geoip import compile_pipeline as geo_pipeline
 
 ENTRY = "siem_pack-entry"
 INVENTORY = "siem_pack-inventory"
@@ -51,63 +53,26 @@ class PipelineSet:
         return copy.deepcopy(dict(self.bodies[pipeline_id]))
 
 
-def _load_plugins() -> None:
-    """Processors defined outside processors.py register themselves on import."""
-    for mod in ("siem_pack.ingest.geoip",):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-
-
 def _generated(inventory_dir: Path | None, geoip_db: Path | None,
                problems: list[SiemPackError]) -> dict[str, tuple[Any, str]]:
     out: dict[str, tuple[Any, str]] = {}
-    for pid, mod, fname in ((INVENTORY, "siem_pack.inventory", "compile_pipeline"),
-                            (SECRETS, "siem_pack.ingest.secrets", "compile_pipeline"),
-                            (GEO, "siem_pack.ingest.geoip", "geo_pipeline")):
+    for pid, gen in GENERATED.items():
         try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod:
-                continue  # not written yet: files only
-            raise
-        fn = getattr(module, fname, None)
-        if fn is None:
-            continue
-        try:
-            if pid == INVENTORY:
-                body = _call_inventory(fn, inventory_dir)
-            elif pid == GEO:
-                body = fn(geoip_db)
-            else:
-                body = fn()
+            body = gen.build(inventory_dir, geoip_db)
         except ContentErrors as exc:
             problems.extend(exc.problems)
             continue
         except SiemPackError as exc:
             problems.append(exc)
             continue
-        out[pid] = (body, f"<generated {pid} by {mod}.{fname}>")
+        out[pid] = (body, f"<generated {pid} by {gen.by}>")
     return out
-
-
-def _call_inventory(fn: Any, inventory_dir: Path | None) -> Any:
-    """`compile_pipeline(inventory)`: hand it a loaded inventory when the module loads one."""
-    mod = importlib.import_module("siem_pack.inventory")
-    loader = getattr(mod, "load_inventory", None)
-    if loader is not None:
-        inv = loader(inventory_dir) if inventory_dir is not None else loader()
-        return fn(inv)
-    return fn(inventory_dir)
 
 
 def load_pipelines(folder: Path | None = None, inventory_dir: Path | None = None,
                    include_generated: bool = True, geoip_db: Path | None = None) -> PipelineSet:
     """Load, validate and compile every pipeline. Raises `ContentError(s)` naming each
     problem's file and processor."""
-    _load_plugins()
     folder = folder or content_dir("ingest_pipelines")
     problems: list[SiemPackError] = []
     bodies: dict[str, Any] = {}
@@ -149,9 +114,6 @@ def load_pipelines(folder: Path | None = None, inventory_dir: Path | None = None
 def cluster_bodies() -> dict[str, dict[str, Any]]:
     """Every pipeline body as a cluster receives it (deploy, doctor): the files and the generated
     pipelines, with the geo step reading the cluster's own GeoLite2 databases."""
-    from .geoip import DEFAULT_DB_NAMES, GEO_PIPELINE
-    from .geoip import compile_pipeline as geo_pipeline
-
     pipelines = load_pipelines()
     bodies = {pid: pipelines.body(pid) for pid in pipelines.ids}
     bodies[GEO_PIPELINE] = dict(geo_pipeline(DEFAULT_DB_NAMES))
@@ -160,6 +122,28 @@ def cluster_bodies() -> dict[str, dict[str, Any]]:
 
 def pipelines_from_bodies(bodies: Mapping[str, Mapping[str, Any]]) -> PipelineSet:
     """A set from in-memory bodies (tests, generated content)."""
-    _load_plugins()
     ex = Executor(bodies)
     return PipelineSet(MappingProxyType(dict(bodies)), MappingProxyType({k: k for k in bodies}), ex)
+
+
+def processor_types(bodies: Mapping[str, Any]) -> list[str]:
+    """Every processor type the pipeline bodies use (nested ones included: `on_failure`,
+    `foreach`), sorted: what a cluster must have to run them (doctor, ingest)."""
+    found: set[str] = set()
+    for body in bodies.values():
+        _walk_processors(body, found)
+    return sorted(found)
+
+
+def _walk_processors(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key in ("processors", "on_failure"):
+            for proc in node.get(key) or []:
+                if isinstance(proc, dict):
+                    for ptype, conf in proc.items():
+                        found.add(ptype)
+                        _walk_processors(conf, found)
+        if "processor" in node and isinstance(node["processor"], dict):  # foreach
+            for ptype, conf in node["processor"].items():
+                found.add(ptype)
+                _walk_processors(conf, found)

@@ -5,16 +5,17 @@ Elasticsearch, with the ingest invariant checked and printed for every format:
 
 `normalize_file` / `normalize_records` run the offline executor only (no store). `ingest`
 stores: into DuckDB (siem_pack.store, create-only by `event.id`), or into Elasticsearch with
-`_id` = `event.id` and `op_type: create` (a 409 counts as already present). When the cluster
-lacks our processors (doctor), documents are normalized offline and bulk-indexed with
-`pipeline: _none`; otherwise raw records go through the cluster's entry pipeline.
+`_id` = `event.id` and `op_type: create` (a 409 counts as already present). Documents are
+normalized offline and bulk-indexed with `pipeline: _none`; the summary notes which of our
+pipelines' processors the cluster lacks (`missing_processors`, as `siem-pack doctor` lists them).
 
 `event.id` is the event fingerprint: the sha256 (hex) of the record text as read (one line of
 NDJSON; array elements and pretty-printed objects in compact form). The same record read again,
 by any path and with any --format, has the same id; the hash never reveals a secret in it.
 
 Neighbours: siem_pack.ingest.reader (records, dead letters), siem_pack.ingest.pipeline
-(pipelines and executor), siem_pack.store, siem_pack.cluster, siem_pack.doctor.
+(pipelines and executor), siem_pack.store, siem_pack.cluster, siem_pack.templates (the
+write index of a cluster without data streams).
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ClusterError, ConfigError, InputError
+from ..doc import flatten
+from ..errors import ClusterError, ConfigError, InputError, SiemPackError
 from ..schema import Schema, load_schema
 from ..settings import ClusterSettings
-from ..store import flatten, parse_ts
-from .pipeline import ENTRY, PipelineSet, load_pipelines
+from ..times import format_ts, parse_ts, utcnow
+from .pipeline import ENTRY, PipelineSet, cluster_bodies, load_pipelines, processor_types
 from .reader import MAX_LINE_BYTES, DeadLetter, Record, iter_files, read_records, redact
 
 UNKNOWN = "unknown"
@@ -238,7 +240,7 @@ class Normalizer:
             return fmt, _dead_letter(rec, problem, fmt)
         event = doc.setdefault("event", {})
         event["id"] = fingerprint(rec.text)
-        event.setdefault("ingested", now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z")
+        event.setdefault("ingested", format_ts(now))
         doc.setdefault("data_stream", {})["namespace"] = self.namespace
         return fmt, doc
 
@@ -490,7 +492,7 @@ class _EsSink(_Sink):
 
         from ..cluster import translated
 
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = format_ts(utcnow())
         actions = ({"_op_type": "create", "_index": self.dead_letter_index, "_id": d.id, "pipeline": "_none",
                     "_source": dead_letter_doc(d, now)} for d in letters)
         refused = []
@@ -532,22 +534,7 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
     """
     pipelines = pipelines or load_pipelines(inventory_dir=inventory_dir, geoip_db=geoip_db)
     norm = Normalizer(pipelines, fmt, namespace, content_mode=content_mode)
-    notes: list[str] = []
-    sink: _Sink
-    if settings is not None and settings.has_cluster:
-        from ..doctor import probe_cluster
-
-        report = probe_cluster(settings)
-        missing = report.missing_processors
-        if missing:
-            notes.append(f"the cluster lacks ingest processors ({', '.join(missing)}): normalized offline by the "
-                         "executor and bulk-indexed with pipeline _none")
-        else:
-            notes.append("normalized offline by the executor (same pipelines as the cluster's) and bulk-indexed "
-                         "with pipeline _none")
-        sink = _EsSink(settings, index, namespace, dead_letter_index=dead_letter_index)
-    else:
-        sink = _StoreSink(db)
+    sink, notes = _open_sink(settings, pipelines, db, index, namespace, dead_letter_index)
     summary = IngestSummary(sink.target, notes=notes)
     written = [sink.store.path] if isinstance(sink, _StoreSink) else []  # never read as input
     if isinstance(sink, _EsSink) and dead_letter_db is None:
@@ -566,35 +553,7 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
     source = records if records is not None else read_records(paths, max_line_bytes, exclude=written, skipped=skipped)
     try:
         for batch in _batches(source, batch_size):
-            by_format: dict[str, list[dict[str, Any]]] = {}
-            letters: list[DeadLetter] = []
-            for item in batch:
-                if isinstance(item, DeadLetter):
-                    f = norm.fmt if norm.fmt != "auto" else UNKNOWN
-                    item = DeadLetter(item.source, item.line, item.reason, item.original, f)
-                    c = summary.of(f)
-                    c.read += 1
-                    c.dead_lettered += 1
-                    c.dead_reasons[item.reason] += 1
-                    letters.append(item)
-                    continue
-                f, out = norm.normalize(item)
-                c = summary.of(f)
-                c.read += 1
-                if isinstance(out, Dropped):
-                    c.dropped += 1
-                    c.drop_reasons[out.reason] += 1
-                elif isinstance(out, DeadLetter):
-                    c.dead_lettered += 1
-                    c.dead_reasons[_reason_key(out.reason)] += 1
-                    letters.append(out)
-                else:
-                    by_format.setdefault(f, []).append(out)
-            for f, letter in sink.write(by_format, summary):
-                c = summary.of(f)
-                c.dead_lettered += 1
-                c.dead_reasons[_reason_key(letter.reason)] += 1
-                letters.append(letter)
+            letters = _ingest_batch(batch, norm, sink, summary)
             if letters:
                 if dl_store is not None:
                     dl_store.insert_dead_letters([d.to_row() for d in letters])
@@ -614,6 +573,81 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
     summary.notes += skipped
     summary.check()
     return summary
+
+
+def _open_sink(settings: ClusterSettings | None, pipelines: PipelineSet, db: Path | None, index: str,
+               namespace: str, dead_letter_index: str) -> tuple[_Sink, list[str]]:
+    """Elasticsearch with `settings` (an --es-url), else the embedded store; with a note on
+    how the cluster gets its documents."""
+    if settings is None or not settings.has_cluster:
+        return _StoreSink(db), []
+    missing = missing_processors(settings, pipelines)
+    if missing:
+        note = (f"the cluster lacks ingest processors ({', '.join(missing)}): normalized offline by the "
+                "executor and bulk-indexed with pipeline _none")
+    else:
+        note = ("normalized offline by the executor (same pipelines as the cluster's) and bulk-indexed "
+                "with pipeline _none")
+    return _EsSink(settings, index, namespace, dead_letter_index=dead_letter_index), [note]
+
+
+def _ingest_batch(batch: Sequence[Record | DeadLetter], norm: Normalizer, sink: _Sink,
+                  summary: IngestSummary) -> list[DeadLetter]:
+    """Normalize a batch, write its documents, count everything; returns its dead letters."""
+    by_format: dict[str, list[dict[str, Any]]] = {}
+    letters: list[DeadLetter] = []
+    for item in batch:
+        _take(item, norm, summary, by_format, letters)
+    for f, letter in sink.write(by_format, summary):
+        c = summary.of(f)
+        c.dead_lettered += 1
+        c.dead_reasons[_reason_key(letter.reason)] += 1
+        letters.append(letter)
+    return letters
+
+
+def _take(item: Record | DeadLetter, norm: Normalizer, summary: IngestSummary,
+          by_format: dict[str, list[dict[str, Any]]], letters: list[DeadLetter]) -> None:
+    """One record read: a dead letter as it is, or normalized into a document to store, a
+    drop or a dead letter; counted in the summary."""
+    if isinstance(item, DeadLetter):
+        f = norm.fmt if norm.fmt != "auto" else UNKNOWN
+        c = summary.of(f)
+        c.read += 1
+        c.dead_lettered += 1
+        c.dead_reasons[item.reason] += 1
+        letters.append(DeadLetter(item.source, item.line, item.reason, item.original, f))
+        return
+    f, out = norm.normalize(item)
+    c = summary.of(f)
+    c.read += 1
+    if isinstance(out, Dropped):
+        c.dropped += 1
+        c.drop_reasons[out.reason] += 1
+    elif isinstance(out, DeadLetter):
+        c.dead_lettered += 1
+        c.dead_reasons[_reason_key(out.reason)] += 1
+        letters.append(out)
+    else:
+        by_format.setdefault(f, []).append(out)
+
+
+def missing_processors(settings: ClusterSettings, pipelines: PipelineSet | None = None) -> list[str]:
+    """The processor types our pipelines use, as the cluster receives them, that its node does
+    not have (`_nodes/_local/ingest`; siem_pack.doctor reports the same). With content errors,
+    those of `pipelines` (the ones being run)."""
+    from ..cluster import es_client, translated
+
+    try:
+        needed = processor_types(cluster_bodies())
+    except SiemPackError:
+        needed = processor_types(pipelines.bodies if pipelines is not None else {})
+    client = es_client(settings)
+    with translated(settings.require_es()):
+        nodes = client.nodes.info(node_id="_local", metric=["ingest"]).body
+    node: dict[str, Any] = next(iter(nodes.get("nodes", {}).values()), {})
+    available = {p.get("type") for p in node.get("ingest", {}).get("processors", [])}
+    return [p for p in needed if p not in available]
 
 
 def _reason_key(reason: str) -> str:
@@ -681,8 +715,3 @@ def _merge(into: IngestSummary, s: IngestSummary) -> None:
             into.notes.append(n)
     for fmt, c in s.formats.items():
         into.of(fmt).add(c)
-
-
-def events_as_json(events: Iterable[dict[str, Any]]) -> Iterator[str]:
-    for e in events:
-        yield json.dumps(e, sort_keys=True, ensure_ascii=False)

@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..doc import get_field
 from ..errors import InputError
-from ..store import get_field, parse_ts
+from ..times import parse_ts
 
 # ingest-time fields left out of the canonical form (dotted names)
 EXCLUDED_FIELDS: tuple[str, ...] = ("event.ingested",)

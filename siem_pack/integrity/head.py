@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..errors import ConfigError, FindingsError, InputError
+from ..times import format_ts, utcnow
 from .keys import ALG, KeyRing, SigningKey
 from .seals import (
     DEFAULT_GRACE,
@@ -45,9 +46,7 @@ from .seals import (
     SealReport,
     SealStore,
     compact_json,
-    iso,
     seal_windows,
-    utcnow,
 )
 
 HEAD_ENV = "SIEM_PACK_SEAL_HEAD"
@@ -210,6 +209,6 @@ def seal_anchored(source: EventSource, store: SealStore, key: SigningKey, head: 
     report = seal_windows(source, store, key, window=window, grace=grace, now=now)
     heads = heads_of([*existing, *report.sealed])
     if heads and (previous is None or dict(previous.heads) != heads):
-        write_head(head, HeadFile(heads, iso(now), key.key_id).signed(key))
+        write_head(head, HeadFile(heads, format_ts(now, "auto"), key.key_id).signed(key))
         report.head_file = str(head)
     return report

@@ -24,17 +24,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from ..errors import ConfigError, InputError
-from ..store import parse_ts
+from ..errors import InputError
+from ..times import format_ts, parse_ts, utcnow
 from . import merkle
 from .canonical import canonical_bytes, event_id, event_time
 from .keys import ALG, PublicKey, SigningKey
@@ -45,29 +44,6 @@ NO_DATASET = "(none)"
 SealKind = Literal["window", "addendum"]
 DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_GRACE = timedelta(minutes=15)
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, where: str = "--window") -> timedelta:
-    """`90s`, `15m`, `1h`, `1d` → timedelta."""
-    m = _DURATION.match(text or "")
-    if not m or int(m.group(1)) <= 0:
-        raise ConfigError(f"{text!r} is not a duration like 30s, 15m, 1h or 1d", where=where)
-    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
-
-
-def iso(dt: datetime) -> str:
-    """A naive-UTC or aware datetime → `2026-01-02T03:04:05Z` (microseconds when present)."""
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.isoformat() + "Z"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
 
 def window_of(ts: datetime, window: timedelta) -> datetime:
     """Start of the epoch-aligned window holding `ts` (naive UTC)."""
@@ -293,11 +269,11 @@ def make_seal(entries: Sequence[tuple[str, bytes]], *, dataset: str, start: date
     manifest = manifest_text(entries)
     unsigned = Seal(
         seal_id=f"{dataset}/{seq}", kind=kind, dataset=dataset, seq=seq, prev_hash=prev_hash,
-        window_start=iso(start), window_end=iso(end), count=len(entries),
+        window_start=format_ts(start, "auto"), window_end=format_ts(end, "auto"), count=len(entries),
         first_id=entries[0][0] if entries else None, last_id=entries[-1][0] if entries else None,
         root=merkle.root([h for _, h in entries]).hex(),
         manifest_sha256=hashlib.sha256(manifest.encode("utf-8")).hexdigest(),
-        addendum_of=addendum_of, sealed_at=iso(sealed_at), key_id=key.key_id, manifest=manifest,
+        addendum_of=addendum_of, sealed_at=format_ts(sealed_at, "auto"), key_id=key.key_id, manifest=manifest,
     )
     body = unsigned.body_bytes()
     return replace(unsigned, signature=base64.b64encode(key.sign(body)).decode(),
@@ -326,11 +302,100 @@ class SealReport:
         return {
             "sealed": [s.record(with_manifest=False) for s in self.sealed],
             "late": [asdict(x) for x in self.late],
-            "pending": [{"dataset": b.dataset, "window_start": iso(b.start), "count": b.count} for b in self.pending],
+            "pending": [{"dataset": b.dataset, "window_start": format_ts(b.start, "auto"), "count": b.count}
+                        for b in self.pending],
             "key_published": self.key_published,
             "heads": self.heads,
             "head_file": self.head_file,
         }
+
+
+@dataclass
+class _Chains:
+    """The seals already made, indexed: each dataset's chain head, the seals of each
+    (dataset, window_start), each dataset's latest window seal."""
+
+    heads: dict[str, Seal] = field(default_factory=dict)
+    covered: dict[tuple[str, str], list[Seal]] = field(default_factory=lambda: defaultdict(list))
+    last_window: dict[str, str] = field(default_factory=dict)  # dataset -> window_start of its latest window seal
+
+    @classmethod
+    def of(cls, existing: Iterable[Seal]) -> _Chains:
+        chains = cls()
+        for s in existing:
+            if s.kind == "window":
+                chains.last_window[s.dataset] = max(chains.last_window.get(s.dataset, ""), s.window_start)
+            if s.dataset not in chains.heads or s.seq > chains.heads[s.dataset].seq:
+                chains.heads[s.dataset] = s
+            chains.covered[(s.dataset, s.window_start)].append(s)
+        return chains
+
+    def next_link(self, dataset: str) -> tuple[int, str]:
+        """(seq, prev_hash) of the next seal in the dataset's chain."""
+        head = self.heads.get(dataset)
+        return (head.seq + 1, head.seal_hash) if head else (0, GENESIS)
+
+
+def _to_seal(source: EventSource, chains: _Chains, window: timedelta, grace: timedelta, now: datetime,
+             report: SealReport) -> dict[str, list[Bucket]]:
+    """Per dataset, the closed windows with events their seals do not count yet; the open
+    ones (or in their grace period) go to `report.pending`."""
+    todo: dict[str, list[Bucket]] = defaultdict(list)
+    for b in sorted(source.buckets(window), key=lambda b: (b.dataset, b.start)):
+        if b.start + window + grace > now:
+            report.pending.append(b)
+            continue
+        prior = chains.covered.get((b.dataset, format_ts(b.start, "auto")), [])
+        if prior and sum(s.count for s in prior) >= b.count:
+            continue  # sealed (whether the events still match is verify's business)
+        todo[b.dataset].append(b)
+    return todo
+
+
+@dataclass(frozen=True)
+class _SealWindow:
+    """One window to seal: its dataset and span, its events' leaves, the link to its chain."""
+
+    dataset: str
+    start: datetime
+    end: datetime
+    keyed: list[LeafEntry]
+    seq: int
+    prev: str
+
+
+def _seal_unsealed(w: _SealWindow, chains: _Chains, key: SigningKey, now: datetime,
+                   report: SealReport) -> Seal | None:
+    """A window no seal covers: a window seal, or an addendum to no seal when the chain has
+    already sealed later windows (the whole window arrived late)."""
+    if not w.keyed:
+        return None
+    behind = chains.last_window.get(w.dataset, "") > format_ts(w.start, "auto")
+    entries = in_window_order(w.keyed)
+    seal = make_seal(entries, dataset=w.dataset, start=w.start, end=w.end, seq=w.seq, prev_hash=w.prev,
+                     key=key, sealed_at=now, kind="addendum" if behind else "window")
+    if behind:
+        report.late.append(LateEvents(None, seal.seal_id, w.dataset, format_ts(w.start, "auto"),
+                                      [i for i, _ in entries]))
+    else:
+        chains.last_window[w.dataset] = seal.window_start
+    return seal
+
+
+def _seal_late(w: _SealWindow, prior: list[Seal], store: SealStore, key: SigningKey, now: datetime,
+               report: SealReport) -> Seal | None:
+    """An addendum to a sealed window with the events its seals do not hold, if any."""
+    sealed = store.seals(with_manifest=True, ids=[p.seal_id for p in prior])
+    known = {eid for s in sealed for eid, _ in s.entries()}
+    late = in_window_order([k for k in w.keyed if k[1] not in known])
+    if not late:
+        return None
+    main = next((p for p in prior if p.kind == "window"), prior[0])
+    seal = make_seal(late, dataset=w.dataset, start=w.start, end=w.end, seq=w.seq, prev_hash=w.prev,
+                     key=key, sealed_at=now, kind="addendum", addendum_of=main.seal_id)
+    report.late.append(LateEvents(main.seal_id, seal.seal_id, w.dataset, format_ts(w.start, "auto"),
+                                  [i for i, _ in late]))
+    return seal
 
 
 def seal_windows(source: EventSource, store: SealStore, key: SigningKey, *, window: timedelta = DEFAULT_WINDOW,
@@ -339,60 +404,22 @@ def seal_windows(source: EventSource, store: SealStore, key: SigningKey, *, wind
     windows in addenda. Idempotent: a second run with nothing new seals nothing."""
     now = now or utcnow()
     report = SealReport()
-    if store.publish_key(key.public, iso(now)):
+    if store.publish_key(key.public, format_ts(now, "auto")):
         report.key_published = key.key_id
-    existing = store.seals()
-    heads: dict[str, Seal] = {}
-    covered: dict[tuple[str, str], list[Seal]] = defaultdict(list)  # (dataset, window_start) -> seals
-    last_window: dict[str, str] = {}  # dataset -> window_start of its latest window seal
-    for s in existing:
-        if s.kind == "window":
-            last_window[s.dataset] = max(last_window.get(s.dataset, ""), s.window_start)
-        if s.dataset not in heads or s.seq > heads[s.dataset].seq:
-            heads[s.dataset] = s
-        covered[(s.dataset, s.window_start)].append(s)
+    chains = _Chains.of(store.seals())
     new: list[Seal] = []
-    todo: dict[str, list[Bucket]] = defaultdict(list)
-    for b in sorted(source.buckets(window), key=lambda b: (b.dataset, b.start)):
-        if b.start + window + grace > now:
-            report.pending.append(b)
-            continue
-        prior = covered.get((b.dataset, iso(b.start)), [])
-        if prior and sum(s.count for s in prior) >= b.count:
-            continue  # sealed (whether the events still match is verify's business)
-        todo[b.dataset].append(b)
-    for dataset, buckets in sorted(todo.items()):
+    for dataset, buckets in sorted(_to_seal(source, chains, window, grace, now, report).items()):
         windows = [(b.start, b.start + window) for b in buckets]
         for i, keyed in window_leaves(source, dataset, windows, [b.count for b in buckets]):
-            start, end = windows[i]
-            prior = covered.get((dataset, iso(start)), [])
-            head = heads.get(dataset)
-            seq, prev = (head.seq + 1, head.seal_hash) if head else (0, GENESIS)
-            if not prior:
-                if not keyed:
-                    continue
-                behind = last_window.get(dataset, "") > iso(start)  # the chain has sealed later windows
-                entries = in_window_order(keyed)
-                seal = make_seal(entries, dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
-                                 key=key, sealed_at=now, kind="addendum" if behind else "window")
-                if behind:  # a whole window arrived late: an addendum to no seal
-                    report.late.append(LateEvents(None, seal.seal_id, dataset, iso(start), [i for i, _ in entries]))
-                else:
-                    last_window[dataset] = seal.window_start
-            else:
-                sealed = store.seals(with_manifest=True, ids=[p.seal_id for p in prior])
-                known = {eid for s in sealed for eid, _ in s.entries()}
-                late = in_window_order([k for k in keyed if k[1] not in known])
-                if not late:
-                    continue
-                main = next((p for p in prior if p.kind == "window"), prior[0])
-                seal = make_seal(late, dataset=dataset, start=start, end=end, seq=seq, prev_hash=prev,
-                                 key=key, sealed_at=now, kind="addendum", addendum_of=main.seal_id)
-                report.late.append(LateEvents(main.seal_id, seal.seal_id, dataset, iso(start), [i for i, _ in late]))
-            heads[dataset] = seal
-            new.append(seal)
+            w = _SealWindow(dataset, *windows[i], keyed, *chains.next_link(dataset))
+            prior = chains.covered.get((dataset, format_ts(w.start, "auto")), [])
+            seal = _seal_late(w, prior, store, key, now, report) if prior else \
+                _seal_unsealed(w, chains, key, now, report)
+            if seal is not None:
+                chains.heads[dataset] = seal
+                new.append(seal)
     if new:
         store.append(new)
     report.sealed = new
-    report.heads = {d: s.seal_hash for d, s in sorted(heads.items())}
+    report.heads = {d: s.seal_hash for d, s in sorted(chains.heads.items())}
     return report

@@ -18,9 +18,10 @@ from typing import Any
 from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
 
 from ..errors import ClusterError, ConfigError
+from ..times import format_ts
 from .canonical import event_id
 from .keys import PublicKey
-from .seals import NO_DATASET, Bucket, Finding, Seal, iso
+from .seals import NO_DATASET, Bucket, Finding, Seal
 
 EVENTS_PATTERN = "logs-siem_pack.*"
 SEALS_INDEX = "siem-pack-seals"
@@ -88,7 +89,8 @@ class ESEvents:
     def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """Documents page by page as the caller takes them (a scroll)."""
         query = {"bool": {"filter": [
-            {"range": {"@timestamp": {"gte": iso(start), "lt": iso(end), "format": "strict_date_optional_time"}}},
+            {"range": {"@timestamp": {"gte": format_ts(start, "auto"), "lt": format_ts(end, "auto"),
+                                      "format": "strict_date_optional_time"}}},
             _dataset_filter(dataset)]}}
         return (h["_source"] for h in helpers.scan(self.client, index=self.index, query={"query": query}, size=_PAGE,
                                                    ignore_unavailable=True, allow_no_indices=True))

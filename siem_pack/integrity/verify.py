@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..times import format_ts
 from . import merkle
 from .canonical import canonical_bytes, event_dataset, event_time
 from .head import check_head
@@ -43,9 +44,9 @@ from .seals import (
     NO_DATASET,
     EventSource,
     Finding,
+    LeafEntry,
     Seal,
     SealStore,
-    iso,
     parse_ts_or_none,
     window_leaves,
 )
@@ -151,16 +152,22 @@ def _in_range(start: str, end: str, lo: datetime | None, hi: datetime | None) ->
     return (hi is None or (s is not None and s < hi)) and (lo is None or (e is not None and e > lo))
 
 
-def verify(source: EventSource, store: SealStore, *, start: datetime | None = None, end: datetime | None = None,
-           trusted_keys: Iterable[str] | None = None, head: Path | None = None) -> VerifyReport:
-    """Check every seal (signature, key, chain) and every sealed window in [start, end)
-    against the events as they are now, the stored copies of the events' fields against
-    their documents, and, with `head`, the chains against that head file (head.py; without
-    it the newest seals are not checked: the CLI always gives one)."""
-    report = VerifyReport(source=source.name, store=store.name)
-    keys = KeyRing(store.keys(), trusted_keys)
-    headers = store.seals()
-    report.seals_checked = len(headers)
+Window = tuple[str, str, str]  # (dataset, window_start, window_end)
+
+
+@dataclass
+class _WindowScan:
+    """The sealed windows in range, each with its seal and addenda, and what comparing their
+    events now to the manifests left to report."""
+
+    groups: dict[Window, list[Seal]] = field(default_factory=lambda: defaultdict(list))
+    expected_anywhere: dict[str, Seal] = field(default_factory=dict)  # event id -> its seal, over every window
+    deleted: list[tuple[str, Seal]] = field(default_factory=list)
+    inserted: list[tuple[str, Window]] = field(default_factory=list)
+
+
+def _check_seals(report: VerifyReport, keys: KeyRing, headers: Sequence[Seal], head: Path | None) -> None:
+    """Each seal's key and hash, the chains, and the chains against the head file."""
     usage = Counter(s.key_id for s in headers)
     report.keys = [{"key_id": k.key_id, "published_at": k.published_at, "seals": usage.get(k.key_id, 0),
                     "trusted": keys.trusted is None or k.key_id in keys.trusted} for k in keys.by_id.values()]
@@ -179,50 +186,54 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
             report.head = {"path": str(head), "written_at": anchored.written_at, "key_id": anchored.key_id,
                            "chains": {ds: h.seal_id for ds, h in anchored.heads.items()}}
 
-    # windows: the events now against the manifests of their seals
-    groups: dict[tuple[str, str, str], list[Seal]] = defaultdict(list)
+
+def _scan_windows(source: EventSource, store: SealStore, headers: Sequence[Seal], report: VerifyReport,
+                  start: datetime | None, end: datetime | None) -> _WindowScan:
+    """The events now against the manifests of their seals, window by window, a batch of
+    seals' manifests at a time."""
+    scan = _WindowScan()
     for s in headers:
         if _in_range(s.window_start, s.window_end, start, end):
-            groups[(s.dataset, s.window_start, s.window_end)].append(s)
-    expected_anywhere: dict[str, Seal] = {}  # event id -> its seal, over every checked window
-    deleted: list[tuple[str, Seal]] = []
-    inserted: list[tuple[str, tuple[str, str, str]]] = []
-    by_ds: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for g in sorted(groups):
+            scan.groups[(s.dataset, s.window_start, s.window_end)].append(s)
+    by_ds: dict[str, list[Window]] = defaultdict(list)
+    for g in sorted(scan.groups):
         by_ds[g[0]].append(g)
     for ds, glist in sorted(by_ds.items()):
         for i in range(0, len(glist), _BATCH):
             batch = glist[i:i + _BATCH]
-            ids = [s.seal_id for g in batch for s in groups[g]]
+            ids = [s.seal_id for g in batch for s in scan.groups[g]]
             full = {s.seal_id: s for s in store.seals(with_manifest=True, ids=ids)}
             windows = [(_ts(ws), _ts(we)) for _, ws, we in batch]
-            sizes = [sum(s.count for s in groups[g]) for g in batch]
+            sizes = [sum(s.count for s in scan.groups[g]) for g in batch]
             for k, keyed in window_leaves(source, ds, windows, sizes):
-                g = batch[k]
-                expected = _expected(groups[g], full, report, expected_anywhere)
-                report.windows_checked += 1
-                report.events_checked += len(keyed)
-                seen: set[str] = set()
-                for _, eid, leaf in keyed:
-                    if eid in seen:
-                        inserted.append((eid, g))
-                        continue
-                    seen.add(eid)
-                    exp = expected.get(eid)
-                    if exp is None:
-                        inserted.append((eid, g))
-                    elif exp[0] != leaf.hex():
-                        report.findings.append(Finding("modified_event", "canonical bytes differ from the sealed leaf",
-                                                       seal_id=exp[1].seal_id, event_id=eid, dataset=ds,
-                                                       window_start=g[1]))
-                deleted.extend((eid, seal) for eid, (_, seal) in expected.items() if eid not in seen)
+                _compare_window(scan, batch[k], keyed, _expected(scan.groups[batch[k]], full, report,
+                                                                 scan.expected_anywhere), report)
+    return scan
 
-    moved = source.lookup([eid for eid, _ in deleted]) if deleted else {}
-    # stored copies of the events' fields (DuckDB's columns) against their documents: the rows
-    # in range, and those a column took out of their sealed window
-    columns = _column_findings(source, start, end, list(moved), expected_anywhere)
-    column_changed = {f.event_id for f in columns}
-    for eid, seal in deleted:
+
+def _compare_window(scan: _WindowScan, g: Window, keyed: Sequence[LeafEntry],
+                    expected: dict[str, tuple[str, Seal]], report: VerifyReport) -> None:
+    report.windows_checked += 1
+    report.events_checked += len(keyed)
+    seen: set[str] = set()
+    for _, eid, leaf in keyed:
+        if eid in seen:
+            scan.inserted.append((eid, g))
+            continue
+        seen.add(eid)
+        exp = expected.get(eid)
+        if exp is None:
+            scan.inserted.append((eid, g))
+        elif exp[0] != leaf.hex():
+            report.findings.append(Finding("modified_event", "canonical bytes differ from the sealed leaf",
+                                           seal_id=exp[1].seal_id, event_id=eid, dataset=g[0], window_start=g[1]))
+    scan.deleted.extend((eid, seal) for eid, (_, seal) in expected.items() if eid not in seen)
+
+
+def _report_gone(scan: _WindowScan, moved: dict[str, dict[str, Any]], column_changed: set[str | None],
+                 report: VerifyReport) -> None:
+    """Sealed events missing from their window: deleted, or moved out of it."""
+    for eid, seal in scan.deleted:
         doc = moved.get(eid)
         if doc is not None and eid in column_changed and _belongs(doc, seal):
             continue  # only its columns say it left the window: named by the column findings
@@ -234,15 +245,38 @@ def verify(source: EventSource, store: SealStore, *, start: datetime | None = No
             t = event_time(doc)
             report.findings.append(Finding(
                 "modified_event", f"moved out of its sealed window (now dataset {event_dataset(doc) or NO_DATASET}, "
-                f"@timestamp {iso(t) if t else 'missing'})", seal_id=seal.seal_id, event_id=eid,
+                f"@timestamp {format_ts(t, 'auto') if t else 'missing'})", seal_id=seal.seal_id, event_id=eid,
                 dataset=seal.dataset, window_start=seal.window_start))
-    for eid, g in inserted:
-        if eid in expected_anywhere and eid in moved:
+
+
+def _report_inserted(scan: _WindowScan, moved: dict[str, dict[str, Any]], report: VerifyReport) -> None:
+    for eid, g in scan.inserted:
+        if eid in scan.expected_anywhere and eid in moved:
             continue  # reported above as moved
         ds, ws, _ = g
         report.findings.append(Finding("inserted_event", f"in sealed window {ws} of {ds} but in none of its seals "
                                        "(a late event is sealed in an addendum by `siem-pack seal`)",
-                                       seal_id=groups[g][0].seal_id, event_id=eid, dataset=ds, window_start=ws))
+                                       seal_id=scan.groups[g][0].seal_id, event_id=eid, dataset=ds, window_start=ws))
+
+
+def verify(source: EventSource, store: SealStore, *, start: datetime | None = None, end: datetime | None = None,
+           trusted_keys: Iterable[str] | None = None, head: Path | None = None) -> VerifyReport:
+    """Check every seal (signature, key, chain) and every sealed window in [start, end)
+    against the events as they are now, the stored copies of the events' fields against
+    their documents, and, with `head`, the chains against that head file (head.py; without
+    it the newest seals are not checked: the CLI always gives one)."""
+    report = VerifyReport(source=source.name, store=store.name)
+    keys = KeyRing(store.keys(), trusted_keys)
+    headers = store.seals()
+    report.seals_checked = len(headers)
+    _check_seals(report, keys, headers, head)
+    scan = _scan_windows(source, store, headers, report, start, end)
+    moved = source.lookup([eid for eid, _ in scan.deleted]) if scan.deleted else {}
+    # stored copies of the events' fields (DuckDB's columns) against their documents: the rows
+    # in range, and those a column took out of their sealed window
+    columns = _column_findings(source, start, end, list(moved), scan.expected_anywhere)
+    _report_gone(scan, moved, {f.event_id for f in columns}, report)
+    _report_inserted(scan, moved, report)
     report.findings.extend(columns)
 
     # windows behind a chain's head that hold events but have no seal
@@ -320,7 +354,7 @@ def _check_unsealed(source: EventSource, headers: Sequence[Seal], report: Verify
         for b in source.buckets(length):
             if (start and b.start + length <= start) or (end and b.start >= end):
                 continue
-            ws = iso(b.start)
+            ws = format_ts(b.start, "auto")
             if (b.dataset, ws) in sealed:
                 continue
             if b.dataset in datasets and ws < head_start[b.dataset]:
@@ -358,6 +392,60 @@ def verify_event(source: EventSource, store: SealStore, event_id: str,
     return verify_events(source, store, [event_id], trusted_keys)[0]
 
 
+@dataclass
+class _Prover:
+    """What proving events reads once: the seals, the key ring, the seals out of their chain,
+    the events' disagreeing columns; manifests fetched as needed and kept."""
+
+    source: EventSource
+    store: SealStore
+    headers: list[Seal]
+    keys: KeyRing
+    chain_problems: set[str]
+    column_problems: dict[str, list[str]]  # event id -> its columns that disagree with its doc
+    cache: dict[str, Seal] = field(default_factory=dict)
+
+    def locate(self, eid: str, ds: str, t: datetime) -> tuple[tuple[Seal, int, tuple[str, str]] | None, bool]:
+        """(the seal holding the event, its leaf index and entry) or None; whether its window has seals."""
+        candidates = [s for s in self.headers if s.dataset == ds and _ts(s.window_start) <= t < _ts(s.window_end)]
+        missing = [s.seal_id for s in candidates if s.seal_id not in self.cache]
+        self.cache.update({s.seal_id: s for s in self.store.seals(with_manifest=True, ids=missing)} if missing else {})
+        found = next(((self.cache[s.seal_id], i, e) for s in candidates if s.seal_id in self.cache
+                      for i, e in enumerate(self.cache[s.seal_id].entries()) if e[0] == eid), None)
+        return found, bool(candidates)
+
+    def prove(self, eid: str, doc: dict[str, Any] | None) -> EventProof:
+        if doc is None:
+            return EventProof(eid, False, ["event not found in " + self.source.name])
+        ds, t = event_dataset(doc) or NO_DATASET, event_time(doc)
+        if t is None:
+            return EventProof(eid, False, ["event has no readable @timestamp"])
+        found, sealed_window = self.locate(eid, ds, t)
+        if found is None:
+            why = "its window is not sealed yet (run `siem-pack seal`)" if not sealed_window else \
+                "it is in none of the seals of its window"
+            return EventProof(eid, False, [f"event is not sealed: {why}"])
+        seal, index, (_, sealed_leaf) = found
+        data = canonical_bytes(doc)
+        leaf = merkle.leaf_hash(data)
+        proof = merkle.prove([bytes.fromhex(h) for _, h in seal.entries()], index)
+        problems = [f.detail for f in check_seal_content(seal)]
+        key_problem = _key_problem(self.keys, seal)
+        if key_problem:
+            problems.append(key_problem.detail)
+        if seal.seal_id in self.chain_problems:
+            problems.append(f"seal {seal.seal_id} is out of its chain (run `siem-pack verify`)")
+        if leaf.hex() != sealed_leaf:
+            problems.append("the event as stored now differs from the sealed event")
+        problems.extend(self.column_problems.get(eid, []))
+        if not proof.check(leaf) or proof.root != seal.root:
+            problems.append("the audit path does not lead to the signed root")
+        return EventProof(
+            eid, not problems, problems, seal.seal_id, seal.key_id, seal.window_start, seal.window_end, index,
+            leaf.hex(), [{"side": p.side, "hash": p.hash} for p in proof.path], seal.root,
+            hashlib.sha256(data).hexdigest())
+
+
 def verify_events(source: EventSource, store: SealStore, event_ids: Sequence[str],
                   trusted_keys: Iterable[str] | None = None) -> list[EventProof]:
     """Proofs for several events (a case file's integrity section), in the order given."""
@@ -365,51 +453,11 @@ def verify_events(source: EventSource, store: SealStore, event_ids: Sequence[str
     headers = store.seals()
     keys = KeyRing(store.keys(), trusted_keys)
     chain_problems = {f.seal_id for f in _check_chains(headers) if f.seal_id}
-    column_problems: dict[str, list[str]] = defaultdict(list)  # event id -> its columns that disagree with its doc
+    column_problems: dict[str, list[str]] = defaultdict(list)
     for f in source.self_check(ids=list(docs)) if docs else []:
         column_problems[f.event_id or ""].append(f.detail)
-    out: list[EventProof] = []
-    cache: dict[str, Seal] = {}
-    for eid in event_ids:
-        doc = docs.get(eid)
-        if doc is None:
-            out.append(EventProof(eid, False, ["event not found in " + source.name]))
-            continue
-        ds, t = event_dataset(doc) or NO_DATASET, event_time(doc)
-        if t is None:
-            out.append(EventProof(eid, False, ["event has no readable @timestamp"]))
-            continue
-        candidates = [s for s in headers if s.dataset == ds and _ts(s.window_start) <= t < _ts(s.window_end)]
-        missing = [s.seal_id for s in candidates if s.seal_id not in cache]
-        cache.update({s.seal_id: s for s in store.seals(with_manifest=True, ids=missing)} if missing else {})
-        found = next(((cache[s.seal_id], i, e) for s in candidates if s.seal_id in cache
-                      for i, e in enumerate(cache[s.seal_id].entries()) if e[0] == eid), None)
-        if found is None:
-            why = "its window is not sealed yet (run `siem-pack seal`)" if not candidates else \
-                "it is in none of the seals of its window"
-            out.append(EventProof(eid, False, [f"event is not sealed: {why}"]))
-            continue
-        seal, index, (_, sealed_leaf) = found
-        data = canonical_bytes(doc)
-        leaf = merkle.leaf_hash(data)
-        leaves = [bytes.fromhex(h) for _, h in seal.entries()]
-        proof = merkle.prove(leaves, index)
-        problems = [f.detail for f in check_seal_content(seal)]
-        key_problem = _key_problem(keys, seal)
-        if key_problem:
-            problems.append(key_problem.detail)
-        if seal.seal_id in chain_problems:
-            problems.append(f"seal {seal.seal_id} is out of its chain (run `siem-pack verify`)")
-        if leaf.hex() != sealed_leaf:
-            problems.append("the event as stored now differs from the sealed event")
-        problems.extend(column_problems.get(eid, []))
-        if not proof.check(leaf) or proof.root != seal.root:
-            problems.append("the audit path does not lead to the signed root")
-        out.append(EventProof(
-            eid, not problems, problems, seal.seal_id, seal.key_id, seal.window_start, seal.window_end, index,
-            leaf.hex(), [{"side": p.side, "hash": p.hash} for p in proof.path], seal.root,
-            hashlib.sha256(data).hexdigest()))
-    return out
+    prover = _Prover(source, store, headers, keys, chain_problems, column_problems)
+    return [prover.prove(eid, docs.get(eid)) for eid in event_ids]
 
 
 def seal_status(store: SealStore, source: EventSource | None = None) -> list[dict[str, Any]]:
@@ -438,7 +486,7 @@ def seal_status(store: SealStore, source: EventSource | None = None) -> list[dic
     if source is not None:
         for b in source.buckets(DEFAULT_WINDOW):
             r = rows.setdefault(b.dataset, _status_row(b.dataset))
-            if r["last_window_end"] is None or iso(b.start) >= r["last_window_end"]:
+            if r["last_window_end"] is None or format_ts(b.start, "auto") >= r["last_window_end"]:
                 r["unsealed_events"] = (r["unsealed_events"] or 0) + b.count
     return [rows[k] for k in sorted(rows)]
 

@@ -11,6 +11,7 @@ instead of failing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -110,10 +111,7 @@ def panel_data(con: duckdb.DuckDBPyConnection, columns: Columns, panel: Panel,
         data.status = "no-table"
         data.note = "no seals yet" if panel.index == "seals" else f"no data yet: the {spec.table} table does not exist"
         return data
-    filter_fields = kql.fields(kql.parse(panel.filter)) + [f for m in panel.metrics
-                                                            for f in kql.fields(kql.parse(m.where or ""))]
-    missing = [f for f in panel.fields() if columns.resolve(panel.index, f) is None]
-    missing += [f for f in filter_fields if columns.resolve(panel.index, f, json_ok=False) is None]
+    missing = _missing_columns(columns, panel)
     if missing:
         data.status = "no-column"
         data.note = f"no data yet: {spec.table} has no column {', '.join(sorted(set(missing)))}"
@@ -130,20 +128,7 @@ def panel_data(con: duckdb.DuckDBPyConnection, columns: Columns, panel: Panel,
     if extra_where:
         where = f"({where}) AND ({extra_where[0]})"
         params += extra_where[1]
-    source = quote(spec.table)
-    bucket_exprs: list[str] = []
-    unnest: list[str] = []
-    for i, b in enumerate(panel.buckets):
-        expr, is_list = col(b.field)
-        if b.interval:
-            bucket_exprs.append(f"time_bucket({interval_sql(b.interval)}, {expr})")
-        elif is_list:
-            unnest.append(f"unnest({expr}) AS __b{i}")
-            bucket_exprs.append(f"__b{i}")
-        else:
-            bucket_exprs.append(expr)
-    if unnest:
-        source = f"(SELECT *, {', '.join(unnest)} FROM {source}) AS t"
+    source, bucket_exprs = _bucket_sql(panel, col, quote(spec.table))
     metric_params: list[Any] = []
     metric_exprs = [_metric_sql(m, col, schema, metric_params) for m in panel.metrics]
     if not panel.buckets:  # one row: the metrics, then the count that tells an empty match
@@ -164,6 +149,33 @@ def panel_data(con: duckdb.DuckDBPyConnection, columns: Columns, panel: Panel,
         return data
     data.rows = _top_n(rows, panel, metric_exprs, con, source, where, (metric_params, params), bucket_exprs)
     return data
+
+
+def _missing_columns(columns: Columns, panel: Panel) -> list[str]:
+    """The fields the panel reads (its filters' fields as real columns) the table lacks."""
+    filter_fields = kql.fields(kql.parse(panel.filter)) + [f for m in panel.metrics
+                                                            for f in kql.fields(kql.parse(m.where or ""))]
+    missing = [f for f in panel.fields() if columns.resolve(panel.index, f) is None]
+    return missing + [f for f in filter_fields if columns.resolve(panel.index, f, json_ok=False) is None]
+
+
+def _bucket_sql(panel: Panel, col: Callable[[str | None], tuple[str, bool]], source: str) -> tuple[str, list[str]]:
+    """(the FROM source, one SQL expression per bucket): a time bucket, a list field
+    unnested in a subquery, or the column."""
+    bucket_exprs: list[str] = []
+    unnest: list[str] = []
+    for i, b in enumerate(panel.buckets):
+        expr, is_list = col(b.field)
+        if b.interval:
+            bucket_exprs.append(f"time_bucket({interval_sql(b.interval)}, {expr})")
+        elif is_list:
+            unnest.append(f"unnest({expr}) AS __b{i}")
+            bucket_exprs.append(f"__b{i}")
+        else:
+            bucket_exprs.append(expr)
+    if unnest:
+        source = f"(SELECT *, {', '.join(unnest)} FROM {source}) AS t"
+    return source, bucket_exprs
 
 
 def _top_n(rows: list[tuple[Any, ...]], panel: Panel, metric_exprs: list[str], con: duckdb.DuckDBPyConnection,

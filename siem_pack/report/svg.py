@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -87,62 +88,95 @@ def nice_top(value: float) -> float:
     return 10.0 * exp
 
 
+@dataclass(frozen=True)
+class _TimePlot:
+    """A time chart's frame: the plot area inside the margins, time [t0, t1] across, [0, top] up."""
+
+    width: int
+    t0: float
+    t1: float
+    top: float
+    left: int = 60
+    right: int = 40
+    top_pad: int = 10
+    bottom: int = 30
+    height: int = 240
+
+    @property
+    def pw(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def ph(self) -> int:
+        return self.height - self.top_pad - self.bottom
+
+    def px(self, t: Any) -> float:
+        return self.left + self.pw * (_ts(t) - self.t0) / (self.t1 - self.t0)
+
+    def py(self, v: float) -> float:
+        return self.top_pad + self.ph * (1 - v / self.top)
+
+    def axes(self, fmt_val: Fmt) -> list[str]:
+        left, top_pad, pw, ph = self.left, self.top_pad, self.pw, self.ph
+        parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {self.width} {self.height}" '
+                 f'width="100%" preserveAspectRatio="xMinYMin meet">',
+                 f'<line x1="{left}" y1="{top_pad + ph}" x2="{left + pw}" y2="{top_pad + ph}" class="axis"/>',
+                 f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + ph}" class="axis"/>']
+        for k in range(5):
+            v = self.top * k / 4
+            parts.append(f'<text x="{left - 4}" y="{self.py(v) + 4:.1f}" text-anchor="end" class="tick">'
+                         f'{escape(fmt_val(v))}</text>')
+        for k in range(5):
+            t = self.t0 + (self.t1 - self.t0) * k / 4
+            label = datetime.fromtimestamp(t).strftime("%m-%d %H:%M")
+            parts.append(f'<text x="{left + pw * k / 4:.1f}" y="{self.height - 10}" text-anchor="middle" '
+                         f'class="tick">{label}</text>')
+        return parts
+
+    def series(self, j: int, title: str, times: list[Any], upper: list[float], base: list[float],
+               area: bool) -> list[str]:
+        """One series: a filled band from `base` to `upper` (area), or a line with its points."""
+        pts = " ".join(f"{self.px(t):.1f},{self.py(v):.1f}" for t, v in zip(times, upper, strict=True))
+        if area:
+            lower = " ".join(f"{self.px(t):.1f},{self.py(b):.1f}"
+                             for t, b in reversed(list(zip(times, base, strict=True))))
+            return [f'<polygon points="{pts} {lower}" fill="{color(j)}" fill-opacity="0.55" '
+                    f'stroke="{color(j)}"><title>{title}</title></polygon>']
+        parts = [f'<polyline points="{pts}" fill="none" stroke="{color(j)}" stroke-width="2">'
+                 f'<title>{title}</title></polyline>']
+        if len(times) <= 60:
+            parts += [f'<circle cx="{self.px(t):.1f}" cy="{self.py(v):.1f}" r="2.5" fill="{color(j)}"/>'
+                      for t, v in zip(times, upper, strict=True)]
+        return parts
+
+    def reference_line(self, value: float, label: str) -> str:
+        y = self.py(value)
+        return (f'<line x1="{self.left}" y1="{y:.1f}" x2="{self.left + self.pw}" y2="{y:.1f}" class="ref"/>'
+                f'<text x="{self.left + self.pw - 2}" y="{y - 3:.1f}" text-anchor="end" class="reflbl">'
+                f'{escape(label or f"{value:g}")}</text>')
+
+
 def time_chart(rows: Sequence[tuple[Any, ...]], split: bool, area: bool, fmt_cat: Fmt, fmt_val: Fmt,
                reference_lines: Sequence[tuple[float, str]] = (), width: int = 760) -> str:
     cats, series, values = _series(rows, split)
     times = sorted(cats)
     t0 = _ts(times[0])
-    t1 = _ts(times[-1]) if len(times) > 1 else t0 + 1
     stacked = area and split
     tops = []
     for t in times:
         vals = [values.get((t, s), 0.0) for s in series]
         tops.append(sum(vals) if stacked else max(vals))
-    top = nice_top(max(tops + [v for v, _ in reference_lines] + [1e-9]))
-    left, right, top_pad, bottom, height = 60, 40, 10, 30, 240
-    pw, ph = width - left - right, height - top_pad - bottom
-
-    def px(t: Any) -> float:
-        return left + pw * (_ts(t) - t0) / (t1 - t0)
-
-    def py(v: float) -> float:
-        return top_pad + ph * (1 - v / top)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" width="100%" '
-             f'preserveAspectRatio="xMinYMin meet">',
-             f'<line x1="{left}" y1="{top_pad + ph}" x2="{left + pw}" y2="{top_pad + ph}" class="axis"/>',
-             f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + ph}" class="axis"/>']
-    for k in range(5):
-        v = top * k / 4
-        parts.append(f'<text x="{left - 4}" y="{py(v) + 4:.1f}" text-anchor="end" class="tick">'
-                     f'{escape(fmt_val(v))}</text>')
-    for k in range(5):
-        t = t0 + (t1 - t0) * k / 4
-        label = datetime.fromtimestamp(t).strftime("%m-%d %H:%M")
-        parts.append(f'<text x="{left + pw * k / 4:.1f}" y="{height - 10}" text-anchor="middle" class="tick">'
-                     f'{label}</text>')
+    plot = _TimePlot(width, t0, _ts(times[-1]) if len(times) > 1 else t0 + 1,
+                     nice_top(max(tops + [v for v, _ in reference_lines] + [1e-9])))
+    parts = plot.axes(fmt_val)
     base = [0.0] * len(times)
     for j, ser in enumerate(series):
         vals = [values.get((t, ser), 0.0) for t in times]
         upper = [b + v for b, v in zip(base, vals, strict=True)] if stacked else vals
-        pts = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in zip(times, upper, strict=True))
-        if area:
-            lower = " ".join(f"{px(t):.1f},{py(b):.1f}" for t, b in reversed(list(zip(times, base, strict=True))))
-            parts.append(f'<polygon points="{pts} {lower}" fill="{color(j)}" fill-opacity="0.55" '
-                         f'stroke="{color(j)}"><title>{escape(fmt_cat(ser) or "value")}</title></polygon>')
-        else:
-            parts.append(f'<polyline points="{pts}" fill="none" stroke="{color(j)}" stroke-width="2">'
-                         f'<title>{escape(fmt_cat(ser) or "value")}</title></polyline>')
-            if len(times) <= 60:
-                parts += [f'<circle cx="{px(t):.1f}" cy="{py(v):.1f}" r="2.5" fill="{color(j)}"/>'
-                          for t, v in zip(times, upper, strict=True)]
+        parts += plot.series(j, escape(fmt_cat(ser) or "value"), times, upper, base, area)
         if stacked:
             base = upper
-    for value, label in reference_lines:
-        y = py(value)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" class="ref"/>'
-                     f'<text x="{left + pw - 2}" y="{y - 3:.1f}" text-anchor="end" class="reflbl">'
-                     f'{escape(label or f"{value:g}")}</text>')
+    parts += [plot.reference_line(value, label) for value, label in reference_lines]
     parts.append("</svg>")
     return "".join(parts) + (legend(series, fmt_cat) if split else "")
 

@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..backends.es import TIME_ORDER, by, search_all
-from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX, iso_ms
+from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX
+from ..doc import flatten
 from ..errors import ClusterError, InputError
 from ..settings import ClusterSettings
-from ..store import Store, flatten, parse_ts
+from ..store import Store
+from ..times import format_ts, parse_ts
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -267,9 +269,9 @@ class ESBackend:
     def _range(start: datetime | None, end: datetime | None, field: str = "@timestamp") -> list[dict[str, Any]]:
         rng: dict[str, str] = {}
         if start is not None:
-            rng["gte"] = iso_ms(start)
+            rng["gte"] = format_ts(start)
         if end is not None:
-            rng["lt"] = iso_ms(end)
+            rng["lt"] = format_ts(end)
         return [{"range": {field: rng}}] if rng else []
 
     def alert(self, uuid: str) -> dict[str, Any]:
@@ -295,7 +297,7 @@ class ESBackend:
 
     def anomalies(self, user_id: str | None, model: str | None, start: datetime, end: datetime
                   ) -> list[dict[str, Any]]:
-        f: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": iso_ms(start), "lte": iso_ms(end)}}}]
+        f: list[dict[str, Any]] = [{"range": {"@timestamp": {"gte": format_ts(start), "lte": format_ts(end)}}}]
         if user_id:
             f.append({"term": {"user.id": user_id}})
         if model:
@@ -368,7 +370,7 @@ class ESBackend:
 
 def workflow_doc(wid: str, ts: Any, alert_uuid: str, from_status: str, to_status: str, actor: str,
                  reason: str) -> dict[str, Any]:
-    return {"@timestamp": iso_ms(ts), "kibana": {"alert": {"uuid": alert_uuid}},
+    return {"@timestamp": format_ts(ts), "kibana": {"alert": {"uuid": alert_uuid}},
             "siem_pack": {"workflow": {"id": wid, "from_status": from_status, "to_status": to_status,
                                        "actor": actor, "reason": reason}}}
 

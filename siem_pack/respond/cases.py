@@ -17,22 +17,26 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..detect.alerts import iso_ms
+from ..doc import get_field
 from ..errors import SiemPackError
 from ..ingest.secrets import redact
 from ..inventory import Inventory
-from ..store import get_field, parse_ts
+from ..times import format_ts, parse_ts
 from .backend import Backend
-from .levels import choose_level
+from .levels import Decision, choose_level
 from .respond import complete_entities
 from .workflow import status_of
+
+if TYPE_CHECKING:
+    from ..detect.rules import Rule
 
 SNIPPET_CHARS = 2000
 KIBANA_COMMENT_MAX = 30000
@@ -79,129 +83,203 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: float = 6.0) -> Case:
-    from ..detect.rules import find_rule, load_rules
+@dataclass
+class _CaseInput:
+    """What the sections of one alert's case read: the alert, its source events, response
+    level, workflow history and time span; the rule on first use."""
 
-    alert = backend.alert(alert_uuid)
-    ancestors = [str(x) for x in (alert.get("kibana.alert.ancestors") or [])]
-    sources = complete_entities(backend, alert)  # entity fields the rule did not group on
-    decision = choose_level(alert, inventory)
-    raised = parse_ts(alert["@timestamp"])
-    first = parse_ts(alert.get("kibana.alert.original_time")) or raised
-    assert raised is not None and first is not None
-    user, model = alert.get("user.id"), alert.get("gen_ai.request.model")
-    history = backend.workflow(alert_uuid)
-    sections: list[Section] = []
+    backend: Backend
+    inventory: Inventory
+    hours: float
+    alert_uuid: str
+    alert: dict[str, Any]
+    ancestors: list[str]
+    sources: list[dict[str, Any]]
+    decision: Decision
+    raised: datetime
+    first: datetime
+    history: list[dict[str, Any]]
 
-    sections.append(Section("alert", "Alert", str(alert.get("kibana.alert.reason") or ""), facts=[
-        ("kibana.alert.uuid", alert_uuid), ("rule", alert.get("kibana.alert.rule.name")),
-        ("severity", alert.get("kibana.alert.severity")), ("risk score", alert.get("kibana.alert.risk_score")),
-        ("raised (@timestamp)", alert.get("@timestamp")), ("first source event", alert.get("kibana.alert.original_time")),
-        ("user.id", user), ("model", model), ("key id", alert.get("siem_pack.api_key.id")),
-        ("source.ip", alert.get("source.ip")), ("workflow status", status_of(alert, history)),
-        ("response level", decision.level), ("why", "; ".join(decision.reasons)),
-        ("source events", len(ancestors))]))
-    if history:
-        sections[-1].table = (["when", "from", "to", "by", "why"], [
+    @classmethod
+    def fetch(cls, backend: Backend, alert_uuid: str, inventory: Inventory, hours: float) -> _CaseInput:
+        alert = backend.alert(alert_uuid)
+        ancestors = [str(x) for x in (alert.get("kibana.alert.ancestors") or [])]
+        sources = complete_entities(backend, alert)  # entity fields the rule did not group on
+        decision = choose_level(alert, inventory)
+        raised = parse_ts(alert["@timestamp"])
+        first = parse_ts(alert.get("kibana.alert.original_time")) or raised
+        assert raised is not None and first is not None
+        return cls(backend, inventory, hours, alert_uuid, alert, ancestors, sources, decision, raised, first,
+                   backend.workflow(alert_uuid))
+
+    @property
+    def user(self) -> Any:
+        return self.alert.get("user.id")
+
+    @property
+    def model(self) -> Any:
+        return self.alert.get("gen_ai.request.model")
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(hours=self.hours)
+
+    @cached_property
+    def rule(self) -> Rule | SiemPackError:
+        """The alert's rule in this bundle, or why it is not there."""
+        from ..detect.rules import find_rule, load_rules
+
+        try:
+            return find_rule(load_rules(), str(self.alert.get("kibana.alert.rule.rule_id")))
+        except SiemPackError as exc:
+            return exc
+
+    @cached_property
+    def rule_digest(self) -> str:
+        rule = self.rule
+        return "" if isinstance(rule, SiemPackError) else hashlib.sha256(rule.path.read_bytes()).hexdigest()[:12]
+
+
+def _alert_section(c: _CaseInput) -> Section:
+    a = c.alert
+    section = Section("alert", "Alert", str(a.get("kibana.alert.reason") or ""), facts=[
+        ("kibana.alert.uuid", c.alert_uuid), ("rule", a.get("kibana.alert.rule.name")),
+        ("severity", a.get("kibana.alert.severity")), ("risk score", a.get("kibana.alert.risk_score")),
+        ("raised (@timestamp)", a.get("@timestamp")), ("first source event", a.get("kibana.alert.original_time")),
+        ("user.id", c.user), ("model", c.model), ("key id", a.get("siem_pack.api_key.id")),
+        ("source.ip", a.get("source.ip")), ("workflow status", status_of(a, c.history)),
+        ("response level", c.decision.level), ("why", "; ".join(c.decision.reasons)),
+        ("source events", len(c.ancestors))])
+    if c.history:
+        section.table = (["when", "from", "to", "by", "why"], [
             [w["@timestamp"], w["siem_pack"]["workflow"]["from_status"], w["siem_pack"]["workflow"]["to_status"],
-             w["siem_pack"]["workflow"]["actor"], w["siem_pack"]["workflow"]["reason"]] for w in history])
+             w["siem_pack"]["workflow"]["actor"], w["siem_pack"]["workflow"]["reason"]] for w in c.history])
+    return section
 
-    rule_section = Section("rule", "Rule and investigation guide")
-    rule_digest = ""
-    try:
-        rule = find_rule(load_rules(), str(alert.get("kibana.alert.rule.rule_id")))
-        rule_digest = hashlib.sha256(rule.path.read_bytes()).hexdigest()[:12]
-        rule_section.facts = [("rule_id", rule.rule_id), ("name", rule.name), ("type", rule.type),
-                              ("file", rule.path.name), ("family", rule.metadata.get("family")),
-                              ("runbook", rule.metadata.get("runbook")), ("tags", ", ".join(rule.tags))]
-        rule_section.text = str(rule.body.get("description", ""))
-        rule_section.code = [("investigation guide (note)", str(rule.body.get("note", "")).strip())]
-    except SiemPackError as exc:
-        rule_section.text = f"rule not found in this bundle: {exc}"
-    sections.append(rule_section)
 
-    window = timedelta(hours=hours)
-    timeline = backend.timeline(str(user), first - window, raised + window) if user else []
-    sections.append(Section("timeline", f"Timeline of {user or 'the identity'} (±{hours:g} h)",
-                            "" if user else "the alert names no identity",
-                            table=(list(TIMELINE_FIELDS), [[get_field(d, f) for f in TIMELINE_FIELDS] for d in timeline])))
+def _rule_section(c: _CaseInput) -> Section:
+    section = Section("rule", "Rule and investigation guide")
+    rule = c.rule
+    if isinstance(rule, SiemPackError):
+        section.text = f"rule not found in this bundle: {rule}"
+        return section
+    section.facts = [("rule_id", rule.rule_id), ("name", rule.name), ("type", rule.type),
+                     ("file", rule.path.name), ("family", rule.metadata.get("family")),
+                     ("runbook", rule.metadata.get("runbook")), ("tags", ", ".join(rule.tags))]
+    section.text = str(rule.body.get("description", ""))
+    section.code = [("investigation guide (note)", str(rule.body.get("note", "")).strip())]
+    return section
 
-    snippets = Section("logs", "Log snippets (secrets redacted)")
-    for doc in sources[:20]:
+
+def _timeline_section(c: _CaseInput) -> Section:
+    user = c.user
+    timeline = c.backend.timeline(str(user), c.first - c.window, c.raised + c.window) if user else []
+    return Section("timeline", f"Timeline of {user or 'the identity'} (±{c.hours:g} h)",
+                   "" if user else "the alert names no identity",
+                   table=(list(TIMELINE_FIELDS), [[get_field(d, f) for f in TIMELINE_FIELDS] for d in timeline]))
+
+
+def _logs_section(c: _CaseInput) -> Section:
+    section = Section("logs", "Log snippets (secrets redacted)")
+    for doc in c.sources[:20]:
         original = get_field(doc, "event.original")
         text = original if isinstance(original, str) else json.dumps(doc, sort_keys=True, default=str)
         clean, fired = redact(text)
         caption = f"{get_field(doc, 'event.id')} @ {get_field(doc, '@timestamp')}" + (
             f" (redacted: {', '.join(fired)})" if fired else "")
-        snippets.code.append((caption, clean[:SNIPPET_CHARS] + ("…" if len(clean) > SNIPPET_CHARS else "")))
-    if not sources:
-        snippets.text = "no source events found"
-    sections.append(snippets)
+        section.code.append((caption, clean[:SNIPPET_CHARS] + ("…" if len(clean) > SNIPPET_CHARS else "")))
+    if not c.sources:
+        section.text = "no source events found"
+    return section
 
-    anomalies = backend.anomalies(user, model, first - window, raised + window)
-    sections.append(Section("baseline", "Baseline explanation",
-                            "" if anomalies else "no anomaly windows for this identity and model around the alert",
-                            table=(["window start", "window end", "risk score", "threshold", "anomalous", "explanation"],
-                                   [[get_field(a, "siem_pack.anomaly.window.start"),
-                                     get_field(a, "siem_pack.anomaly.window.end"),
-                                     get_field(a, "siem_pack.anomaly.risk_score"),
-                                     get_field(a, "siem_pack.anomaly.threshold"),
-                                     get_field(a, "siem_pack.anomaly.is_anomalous"),
-                                     "; ".join(get_field(a, "siem_pack.anomaly.explanation") or
-                                               get_field(a, "siem_pack.anomaly.top_features") or [])]
-                                    for a in anomalies])))
 
-    snap = Section("inventory", "Inventory and policy snapshot")
+def _baseline_section(c: _CaseInput) -> Section:
+    anomalies = c.backend.anomalies(c.user, c.model, c.first - c.window, c.raised + c.window)
+    return Section("baseline", "Baseline explanation",
+                   "" if anomalies else "no anomaly windows for this identity and model around the alert",
+                   table=(["window start", "window end", "risk score", "threshold", "anomalous", "explanation"],
+                          [[get_field(a, "siem_pack.anomaly.window.start"), get_field(a, "siem_pack.anomaly.window.end"),
+                            get_field(a, "siem_pack.anomaly.risk_score"), get_field(a, "siem_pack.anomaly.threshold"),
+                            get_field(a, "siem_pack.anomaly.is_anomalous"),
+                            "; ".join(get_field(a, "siem_pack.anomaly.explanation") or
+                                      get_field(a, "siem_pack.anomaly.top_features") or [])]
+                           for a in anomalies]))
+
+
+def _inventory_section(c: _CaseInput) -> Section:
+    section = Section("inventory", "Inventory and policy snapshot")
+    user, model, inventory = c.user, c.model, c.inventory
     ident = inventory.identity(str(user)) if user else None
     mdl = inventory.model_for(str(model)) if model else None
     if ident:
-        snap.facts += [("identity", ident.id), ("type", ident.type), ("groups", ", ".join(ident.groups)),
-                       ("roles", ", ".join(ident.roles)), ("time zone", ident.time_zone),
-                       ("alias kinds", ", ".join(sorted({k for k, _ in ident.aliases})))]
+        section.facts += [("identity", ident.id), ("type", ident.type), ("groups", ", ".join(ident.groups)),
+                          ("roles", ", ".join(ident.roles)), ("time zone", ident.time_zone),
+                          ("alias kinds", ", ".join(sorted({k for k, _ in ident.aliases})))]
     else:
-        snap.facts.append(("identity", f"{user} is not in the inventory"))
+        section.facts.append(("identity", f"{user} is not in the inventory"))
     if mdl:
-        snap.facts += [("model", mdl.id), ("tier", mdl.tier), ("owner", mdl.owner), ("environment", mdl.environment),
-                       ("allowed groups", ", ".join(mdl.allowed_groups)), ("allowed roles", ", ".join(mdl.allowed_roles))]
+        section.facts += [("model", mdl.id), ("tier", mdl.tier), ("owner", mdl.owner),
+                          ("environment", mdl.environment), ("allowed groups", ", ".join(mdl.allowed_groups)),
+                          ("allowed roles", ", ".join(mdl.allowed_roles))]
     else:
-        snap.facts.append(("model", f"{model} is not in the inventory" if model else "no model on the alert"))
-    verdict, why = inventory.verdict(mdl, ident, iso_ms(first))
-    snap.facts.append(("policy verdict at the first event", f"{verdict} ({why})"))
+        section.facts.append(("model", f"{model} is not in the inventory" if model else "no model on the alert"))
+    verdict, why = inventory.verdict(mdl, ident, format_ts(c.first))
+    section.facts.append(("policy verdict at the first event", f"{verdict} ({why})"))
     if mdl and ident:
-        snap.table = (["grant", "kind", "start", "expiry", "approved by", "justification"],
-                      [[g.id, g.kind, g.start, g.expiry, g.approved_by, g.justification]
-                       for g in inventory.grants_for(mdl, ident)])
-    sections.append(snap)
+        section.table = (["grant", "kind", "start", "expiry", "approved by", "justification"],
+                         [[g.id, g.kind, g.start, g.expiry, g.approved_by, g.justification]
+                          for g in inventory.grants_for(mdl, ident)])
+    return section
 
-    sections.append(Section("bundle", "Bundle version", facts=[
-        ("siem-pack", __version__), ("rule file sha256", rule_digest or "n/a"),
-        ("inventory", inventory.source)]))
 
-    seals = Section("integrity", "Seal verification of the windows involved")
+def _bundle_section(c: _CaseInput) -> Section:
+    return Section("bundle", "Bundle version", facts=[
+        ("siem-pack", __version__), ("rule file sha256", c.rule_digest or "n/a"), ("inventory", c.inventory.source)])
+
+
+def _integrity_section(c: _CaseInput) -> Section:
+    section = Section("integrity", "Seal verification of the windows involved")
     try:
         from ..integrity.verify import verify_events
 
-        source, store = backend.integrity()
-        proofs = verify_events(source, store, ancestors) if ancestors else []
-        seals.table = (["event.id", "proven", "seal", "window start", "window end", "root", "problems"],
-                       [[p.event_id, p.proven, p.seal_id, p.window_start, p.window_end, p.root, "; ".join(p.problems)]
-                        for p in proofs])
+        source, store = c.backend.integrity()
+        proofs = verify_events(source, store, c.ancestors) if c.ancestors else []
+        section.table = (["event.id", "proven", "seal", "window start", "window end", "root", "problems"],
+                         [[p.event_id, p.proven, p.seal_id, p.window_start, p.window_end, p.root, "; ".join(p.problems)]
+                          for p in proofs])
         proven = sum(p.proven for p in proofs)
-        seals.text = f"{proven} of {len(proofs)} source events proven unchanged and included in a signed seal."
+        section.text = f"{proven} of {len(proofs)} source events proven unchanged and included in a signed seal."
     except SiemPackError as exc:
-        seals.text = f"seal verification could not run: {exc}"
-    sections.append(seals)
+        section.text = f"seal verification could not run: {exc}"
+    return section
 
-    receipts = backend.receipts(alert_uuid)
-    sections.append(Section("actions", "Actions taken", "" if receipts else "no actions recorded yet",
-                            table=(["when", "action", "subject", "operation", "dry run", "by", "result", "detail",
-                                    "receipt"],
-                                   [[r["@timestamp"], r["siem_pack"]["action"]["name"],
-                                     r["siem_pack"]["action"]["subject"], r["siem_pack"]["action"]["operation"],
-                                     r["siem_pack"]["action"]["dry_run"], r["siem_pack"]["action"]["actor"],
-                                     r["siem_pack"]["action"]["result"], r["siem_pack"]["action"]["detail"],
-                                     r["siem_pack"]["action"]["receipt_id"]] for r in receipts])))
-    title = f"{alert.get('kibana.alert.rule.name')}: {user or 'unattributed'} ({alert_uuid[:12]})"
+
+def _actions_section(c: _CaseInput) -> Section:
+    receipts = c.backend.receipts(c.alert_uuid)
+    columns = ["when", "action", "subject", "operation", "dry run", "by", "result", "detail", "receipt"]
+    keys = ("name", "subject", "operation", "dry_run", "actor", "result", "detail", "receipt_id")
+    return Section("actions", "Actions taken", "" if receipts else "no actions recorded yet",
+                   table=(columns, [[r["@timestamp"], *(r["siem_pack"]["action"][k] for k in keys)] for r in receipts]))
+
+
+# The registry: a case section's anchor → the function that builds it, in case order.
+CASE_SECTIONS: dict[str, Callable[[_CaseInput], Section]] = {
+    "alert": _alert_section,
+    "rule": _rule_section,
+    "timeline": _timeline_section,
+    "logs": _logs_section,
+    "baseline": _baseline_section,
+    "inventory": _inventory_section,
+    "bundle": _bundle_section,
+    "integrity": _integrity_section,
+    "actions": _actions_section,
+}
+
+
+def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: float = 6.0) -> Case:
+    c = _CaseInput.fetch(backend, alert_uuid, inventory, hours)
+    sections = [build(c) for build in CASE_SECTIONS.values()]
+    title = f"{c.alert.get('kibana.alert.rule.name')}: {c.user or 'unattributed'} ({alert_uuid[:12]})"
     return Case(alert_uuid, _scrub(title), [Section(**_scrub(vars(s))) for s in sections])
 
 

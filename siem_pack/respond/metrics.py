@@ -22,14 +22,15 @@ Neighbours: backend.py (reads and writes), workflow.py, respond.py (receipts), d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cached_property
 from statistics import mean
 from typing import Any
 
-from ..detect.alerts import iso_ms
-from ..store import get_field, parse_ts
+from ..doc import get_field
+from ..times import format_ts, parse_ts, utcnow
 from .backend import Backend
 
 
@@ -42,7 +43,7 @@ class Metric:
     count: int = 0  # how many items the value is over
 
     def doc(self, start: datetime | None, end: datetime) -> dict[str, Any]:
-        period = {"start": iso_ms(start) if start else None, "end": iso_ms(end)}
+        period = {"start": format_ts(start) if start else None, "end": format_ts(end)}
         mid = hashlib.sha256(f"{self.name}|{self.scope}|{period['start']}|{period['end']}".encode()).hexdigest()[:32]
         return {"@timestamp": period["end"], "siem_pack": {"metric": {
             "id": mid, "name": self.name, "value": self.value, "unit": self.unit, "scope": self.scope,
@@ -73,101 +74,197 @@ def _mean(values: Sequence[float | None]) -> tuple[float | None, int]:
     return (round(mean(vals), 3) if vals else None), len(vals)
 
 
+ACTION_KINDS = ("actions_executed", "actions_failed", "actions_dry_run", "actions_undone")
+
+
+def _action_kind(action: Mapping[str, Any]) -> str:
+    """Which action count a receipt adds to, or "" for none."""
+    if action["dry_run"]:
+        return "actions_dry_run"
+    if action["result"] == "failed":
+        return "actions_failed"
+    if action["operation"] == "undo" and action["result"] == "done":
+        return "actions_undone"
+    return "actions_executed" if action["result"] == "done" else ""
+
+
+def _receipts(backend: Backend, start: datetime | None, end: datetime) -> tuple[dict[str, datetime], dict[str, int]]:
+    """Each alert's first containment (any time) and the period's action counts."""
+    contained: dict[str, datetime] = {}
+    counts = dict.fromkeys(ACTION_KINDS, 0)
+    for r in backend.receipts():
+        a = r["siem_pack"]["action"]
+        at = parse_ts(r["@timestamp"])
+        kind = _action_kind(a) if at is not None and (start is None or at >= start) and at < end else ""
+        if kind:
+            counts[kind] += 1
+        if a["result"] == "done" and not a["dry_run"] and a["operation"] == "execute":
+            uid = r["kibana"]["alert"]["uuid"]
+            if at is not None:
+                contained[uid] = min(at, contained.get(uid, at))
+    return contained, counts
+
+
+@dataclass
+class _Period:
+    """What the metrics read, fetched once: the period's alerts, every alert's workflow
+    history, containments and action counts; verdicts and anomalies on first use."""
+
+    backend: Backend
+    start: datetime | None
+    end: datetime
+    truth: Mapping[str, Any] | None
+    event_ids: Mapping[str, str]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    contained: dict[str, datetime] = field(default_factory=dict)
+    action_counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def fetch(cls, backend: Backend, start: datetime | None, end: datetime, truth: Mapping[str, Any] | None,
+              event_ids: Mapping[str, str]) -> _Period:
+        period = cls(backend, start, end, truth, event_ids, alerts=backend.alerts(start, end))
+        for w in backend.workflow():
+            period.history.setdefault(w["kibana"]["alert"]["uuid"], []).append(w)
+        period.contained, period.action_counts = _receipts(backend, start, end)
+        return period
+
+    @cached_property
+    def verdicts(self) -> dict[str, int]:
+        return self.backend.verdict_counts(self.start, self.end)
+
+    @cached_property
+    def anomalies(self) -> tuple[int, int]:
+        """(anomalous windows in the period, how many of them a person investigated)."""
+        anomalies = set(self.backend.anomaly_ids(self.start, self.end))
+        investigated: set[str] = set()
+        for a in self.backend.alerts():
+            if any(w["siem_pack"]["workflow"]["actor"] for w in self.history.get(str(a["kibana.alert.uuid"]), [])):
+                investigated |= anomalies & {str(x) for x in (a.get("kibana.alert.ancestors") or [])}
+        return len(anomalies), len(investigated)
+
+    def status_at(self, alert: Mapping[str, Any], status: str) -> datetime | None:
+        """When the alert first moved to `status` in its workflow, if it did."""
+        return next((parse_ts(w["@timestamp"]) for w in self.history.get(str(alert["kibana.alert.uuid"]), [])
+                     if w["siem_pack"]["workflow"]["to_status"] == status), None)
+
+
+MetricFn = Callable[[str, _Period], list[Metric]]
+
+
+def _share(part: int, total: int) -> float | None:
+    return round(part / total, 6) if total else None
+
+
+def _mttd(name: str, p: _Period) -> list[Metric]:
+    out = []
+    if p.truth is not None:
+        from ..drill import score
+
+        drill = score(p.truth, p.alerts, p.event_ids)
+        out += [Metric(name, s.time_to_detect_s, "s", f"scenario:{s.id}", int(s.detected)) for s in drill.scenarios]
+        value, n = _mean([s.time_to_detect_s for s in drill.scenarios])
+        out.append(Metric(name, value, "s", "drill", n))
+        missed = [s.id for s in drill.scenarios if not s.detected]
+        if missed:
+            p.notes.append(f"scenarios not detected (no MTTD): {', '.join(missed)}")
+    ancestor_ids = sorted({str(x) for a in p.alerts for x in (a.get("kibana.alert.ancestors") or [])})
+    first_seen = {str(get_field(d, "event.id")): parse_ts(get_field(d, "@timestamp"))
+                  for d in p.backend.events(ancestor_ids)}
+    per_alert = []
+    for a in p.alerts:
+        known = [t for t in (first_seen.get(str(x)) for x in (a.get("kibana.alert.ancestors") or [])) if t is not None]
+        per_alert.append(_secs(min(known), parse_ts(a["@timestamp"])) if known else None)
+    value, n = _mean(per_alert)
+    return [*out, Metric(name, value, "s", "all", n)]
+
+
+def _mttr_s(p: _Period, alert: Mapping[str, Any]) -> float | None:
+    done = [t for t in (p.contained.get(str(alert["kibana.alert.uuid"])), p.status_at(alert, "closed"))
+            if t is not None]
+    return _secs(parse_ts(alert["@timestamp"]), min(done)) if done else None
+
+
+def _open_s(p: _Period, alert: Mapping[str, Any]) -> float | None:
+    left = [t for t in (p.status_at(alert, "acknowledged"), p.status_at(alert, "closed")) if t is not None]
+    return _secs(parse_ts(alert["@timestamp"]), min(left)) if left else None
+
+
+def _acknowledged_s(p: _Period, alert: Mapping[str, Any]) -> float | None:
+    acked, closed = p.status_at(alert, "acknowledged"), p.status_at(alert, "closed")
+    return _secs(acked, closed) if acked and closed and closed >= acked else None
+
+
+def _alert_mean(per_alert: Callable[[_Period, Mapping[str, Any]], float | None]) -> MetricFn:
+    """A metric that is the mean of a per-alert duration over the alerts that have one."""
+    def metric(name: str, p: _Period) -> list[Metric]:
+        value, n = _mean([per_alert(p, a) for a in p.alerts])
+        return [Metric(name, value, "s", "all", n)]
+    return metric
+
+
+def _alerts(name: str, p: _Period) -> list[Metric]:
+    return [Metric(name, float(len(p.alerts)), "count", "all", len(p.alerts))]
+
+
+def _alerts_contained(name: str, p: _Period) -> list[Metric]:
+    n = sum(1 for a in p.alerts if str(a["kibana.alert.uuid"]) in p.contained)
+    return [Metric(name, float(n), "count", "all", len(p.alerts))]
+
+
+def _action_count(name: str, p: _Period) -> list[Metric]:
+    return [Metric(name, float(p.action_counts[name]), "count", "all", p.action_counts[name])]
+
+
+def _policy_compliant_rate(name: str, p: _Period) -> list[Metric]:
+    judged = p.verdicts.get("compliant", 0) + p.verdicts.get("noncompliant", 0)
+    return [Metric(name, _share(p.verdicts.get("compliant", 0), judged), "ratio", "all", judged)]
+
+
+def _policy_unknown_events(name: str, p: _Period) -> list[Metric]:
+    unknown = p.verdicts.get("unknown", 0)
+    return [Metric(name, float(unknown), "count", "all", unknown)]
+
+
+def _anomalies_investigated_share(name: str, p: _Period) -> list[Metric]:
+    total, investigated = p.anomalies
+    return [Metric(name, _share(investigated, total), "ratio", "all", total)]
+
+
+def _anomalies_auto_resolved_share(name: str, p: _Period) -> list[Metric]:
+    total, investigated = p.anomalies
+    return [Metric(name, _share(total - investigated, total), "ratio", "all", total)]
+
+
+# The registry: metric name → the function that computes it (one or more scoped values), in
+# report order.
+METRICS: dict[str, MetricFn] = {
+    "mttd": _mttd,
+    "mttr": _alert_mean(_mttr_s),
+    "stage_open": _alert_mean(_open_s),
+    "stage_acknowledged": _alert_mean(_acknowledged_s),
+    "alerts": _alerts,
+    "alerts_contained": _alerts_contained,
+    **{kind: _action_count for kind in ACTION_KINDS},
+    "policy_compliant_rate": _policy_compliant_rate,
+    "policy_unknown_events": _policy_unknown_events,
+    "anomalies_investigated_share": _anomalies_investigated_share,
+    "anomalies_auto_resolved_share": _anomalies_auto_resolved_share,
+}
+
+
 def compute(backend: Backend, start: datetime | None = None, end: datetime | None = None,
             truth: Mapping[str, Any] | None = None, event_ids: Mapping[str, str] | None = None,
             now: datetime | None = None) -> MetricsReport:
     """All metrics over alerts raised in [start, end). `truth` (a drill's truth.json) with
     `event_ids` (raw record id → event.id) adds per-scenario MTTD."""
-    from ..detect.alerts import now_utc
-
-    end = end or (now or now_utc()).replace(second=0, microsecond=0)
-    report = MetricsReport(iso_ms(start) if start else None, iso_ms(end))
-    alerts = backend.alerts(start, end)
-    history: dict[str, list[dict[str, Any]]] = {}
-    for w in backend.workflow():
-        history.setdefault(w["kibana"]["alert"]["uuid"], []).append(w)
-    contained: dict[str, datetime] = {}
-    action_counts = {"actions_executed": 0, "actions_failed": 0, "actions_dry_run": 0, "actions_undone": 0}
-    for r in backend.receipts():
-        a = r["siem_pack"]["action"]
-        at = parse_ts(r["@timestamp"])
-        if at is not None and (start is None or at >= start) and at < end:
-            kind = ("actions_dry_run" if a["dry_run"] else "actions_failed" if a["result"] == "failed"
-                    else "actions_undone" if a["operation"] == "undo" and a["result"] == "done"
-                    else "actions_executed" if a["result"] == "done" else "")
-            if kind:
-                action_counts[kind] += 1
-        if a["result"] == "done" and not a["dry_run"] and a["operation"] == "execute":
-            uid = r["kibana"]["alert"]["uuid"]
-            if at is not None and (uid not in contained or at < contained[uid]):
-                contained[uid] = at
-
-    # MTTD
-    if truth is not None:
-        from ..drill import score
-
-        drill = score(truth, alerts, event_ids or {})
-        for s in drill.scenarios:
-            report.metrics.append(Metric("mttd", s.time_to_detect_s, "s", f"scenario:{s.id}", int(s.detected)))
-        value, n = _mean([s.time_to_detect_s for s in drill.scenarios])
-        report.metrics.append(Metric("mttd", value, "s", "drill", n))
-        missed = [s.id for s in drill.scenarios if not s.detected]
-        if missed:
-            report.notes.append(f"scenarios not detected (no MTTD): {', '.join(missed)}")
-    ancestor_ids = sorted({str(x) for a in alerts for x in (a.get("kibana.alert.ancestors") or [])})
-    first_seen = {str(get_field(d, "event.id")): parse_ts(get_field(d, "@timestamp")) for d in backend.events(ancestor_ids)}
-    per_alert = []
-    for a in alerts:
-        times = [first_seen.get(str(x)) for x in (a.get("kibana.alert.ancestors") or [])]
-        known = [t for t in times if t is not None]
-        per_alert.append(_secs(min(known), parse_ts(a["@timestamp"])) if known else None)
-    value, n = _mean(per_alert)
-    report.metrics.append(Metric("mttd", value, "s", "all", n))
-
-    # MTTR and stages
-    mttr, open_s, ack_s = [], [], []
-    for a in alerts:
-        uid, raised = str(a["kibana.alert.uuid"]), parse_ts(a["@timestamp"])
-        hist = history.get(uid, [])
-        closed = next((parse_ts(w["@timestamp"]) for w in hist if w["siem_pack"]["workflow"]["to_status"] == "closed"),
-                      None)
-        acked = next((parse_ts(w["@timestamp"]) for w in hist
-                      if w["siem_pack"]["workflow"]["to_status"] == "acknowledged"), None)
-        done = [t for t in (contained.get(uid), closed) if t is not None]
-        mttr.append(_secs(raised, min(done)) if done else None)
-        left_open = [t for t in (acked, closed) if t is not None]
-        open_s.append(_secs(raised, min(left_open)) if left_open else None)
-        ack_s.append(_secs(acked, closed) if acked and closed and closed >= acked else None)
-    for name, values in (("mttr", mttr), ("stage_open", open_s), ("stage_acknowledged", ack_s)):
-        value, n = _mean(values)
-        report.metrics.append(Metric(name, value, "s", "all", n))
-    report.metrics.append(Metric("alerts", float(len(alerts)), "count", "all", len(alerts)))
-    report.metrics.append(Metric("alerts_contained", float(sum(1 for a in alerts if str(a["kibana.alert.uuid"]) in
-                                                               contained)), "count", "all", len(alerts)))
-
-    for name, n in action_counts.items():
-        report.metrics.append(Metric(name, float(n), "count", "all", n))
-
-    # policy compliance
-    counts = backend.verdict_counts(start, end)
-    judged = counts.get("compliant", 0) + counts.get("noncompliant", 0)
-    report.metrics.append(Metric("policy_compliant_rate", round(counts.get("compliant", 0) / judged, 6) if judged
-                                 else None, "ratio", "all", judged))
-    report.metrics.append(Metric("policy_unknown_events", float(counts.get("unknown", 0)), "count", "all",
-                                 counts.get("unknown", 0)))
-
-    # anomalies investigated vs auto-resolved
-    anomalies = set(backend.anomaly_ids(start, end))
-    investigated = set()
-    for a in backend.alerts():
-        if any(w["siem_pack"]["workflow"]["actor"] for w in history.get(str(a["kibana.alert.uuid"]), [])):
-            investigated |= anomalies & {str(x) for x in (a.get("kibana.alert.ancestors") or [])}
-    total = len(anomalies)
-    report.metrics.append(Metric("anomalies_investigated_share", round(len(investigated) / total, 6) if total else None,
-                                 "ratio", "all", total))
-    report.metrics.append(Metric("anomalies_auto_resolved_share",
-                                 round((total - len(investigated)) / total, 6) if total else None, "ratio", "all",
-                                 total))
+    end = end or (now or utcnow()).replace(second=0, microsecond=0)
+    report = MetricsReport(format_ts(start) if start else None, format_ts(end))
+    period = _Period.fetch(backend, start, end, truth, event_ids or {})
+    for name, metric in METRICS.items():
+        report.metrics += metric(name, period)
+    report.notes += period.notes
     return report
 
 

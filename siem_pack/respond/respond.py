@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..detect.alerts import iso_ms, now_utc
+from ..doc import get_field
 from ..errors import InputError
 from ..inventory import Inventory
-from ..store import get_field
+from ..times import format_ts, utcnow
 from .actions import Outcome, Plan, Targets, get_action
 from .backend import Backend
 from .levels import Decision, check_levels, choose_level
@@ -74,7 +74,7 @@ def receipt(alert_uuid: str, action: str, subject: str | None, operation: str, d
             outcome: Outcome, level: str, summary: str, undo_of: str | None = None,
             undoable: bool = False) -> dict[str, Any]:
     rid = uuid.uuid4().hex
-    return {"@timestamp": iso_ms(now_utc()), "kibana": {"alert": {"uuid": alert_uuid}},
+    return {"@timestamp": format_ts(utcnow()), "kibana": {"alert": {"uuid": alert_uuid}},
             "event": {"kind": "event", "category": ["configuration"], "action": f"{action}-{operation}",
                       "outcome": {"done": "success", "planned": "unknown"}.get(outcome.result, "failure")},
             "siem_pack": {"action": {

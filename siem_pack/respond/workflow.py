@@ -4,22 +4,26 @@ Alerts stay as the rules job wrote them (create-only); every change is its own d
 (table `alert_workflow` / index `siem-pack-alert-workflow`), so the history is kept and
 the current status is the last change (else the alert's `kibana.alert.workflow_status`).
 Readers: `siem-pack alerts list`, metrics.py (MTTR to closure, time per stage, anomalies
-investigated), cases.py.
+investigated), cases.py. The list is a ranked queue of episodes: by episode risk score
+(siem_pack.detect.episodes.ranked), or by time on request.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from ..detect.alerts import now_utc
+from ..detect import episodes
 from ..errors import InputError
+from ..times import utcnow
 from .backend import Backend, workflow_doc
 
 Status = Literal["open", "acknowledged", "closed"]
 STATUSES: tuple[str, ...] = get_args(Status)
+Order = Literal["risk", "time"]
+ORDERS: tuple[str, ...] = get_args(Order)
 ALLOWED: dict[str, tuple[str, ...]] = {
     "open": ("acknowledged", "closed"),
     "acknowledged": ("closed", "open"),
@@ -45,19 +49,29 @@ def change(backend: Backend, alert_uuid: str, to_status: str, actor: str, reason
     if to_status not in ALLOWED[current]:
         raise InputError(f"alert {alert_uuid[:12]} is {current}; it can move to {', '.join(ALLOWED[current])}",
                          where="status")
-    doc = workflow_doc(uuid.uuid4().hex, at or now_utc(), alert_uuid, current, to_status, actor, reason)
+    doc = workflow_doc(uuid.uuid4().hex, at or utcnow(), alert_uuid, current, to_status, actor, reason)
     backend.write_workflow(doc)
     return doc
 
 
 def listing(backend: Backend, status: str | None = None, start: datetime | None = None,
-            end: datetime | None = None) -> list[dict[str, Any]]:
-    """Alerts with their current status, newest first."""
+            end: datetime | None = None, order: str = "risk",
+            tier_of: Callable[[Mapping[str, Any]], str] | None = None) -> list[dict[str, Any]]:
+    """Alerts (episodes) with their current status and episode risk score: highest risk
+    first (`order="risk"`, ties newest first), or newest first (`order="time"`). The risk
+    is computed over the alerts in the period (episodes.episode_risk); `tier_of` gives the
+    model tier of an alert that does not carry it (the CLI: the inventory's)."""
+    if order not in ORDERS:
+        raise InputError(f"unknown order {order!r}; known: {', '.join(ORDERS)}", where="--sort")
     history: dict[str, list[dict[str, Any]]] = {}
     for w in backend.workflow():
         history.setdefault(w["kibana"]["alert"]["uuid"], []).append(w)
+    alerts = backend.alerts(start, end)
+    scored = episodes.ranked(alerts, tier_of) if order == "risk" else sorted(
+        episodes.episode_risk(alerts, tier_of), key=lambda r: str(r.alert.get("@timestamp")), reverse=True)
     out = []
-    for a in backend.alerts(start, end):
+    for r in scored:
+        a = r.alert
         uid = str(a["kibana.alert.uuid"])
         hist = history.get(uid, [])
         st = status_of(a, hist)
@@ -68,5 +82,8 @@ def listing(backend: Backend, status: str | None = None, start: datetime | None 
                     "kibana.alert.rule.name": a.get("kibana.alert.rule.name"),
                     "kibana.alert.severity": a.get("kibana.alert.severity"),
                     "kibana.alert.risk_score": a.get("kibana.alert.risk_score"), "user.id": a.get("user.id"),
+                    episodes.RISK_FIELD: r.risk_score, episodes.FACTORS_FIELD: r.factors,
+                    episodes.DOCS_COUNT: a.get(episodes.DOCS_COUNT), episodes.START: a.get(episodes.START),
+                    episodes.END: a.get(episodes.END),
                     "status": st, "by": last.get("actor"), "reason": last.get("reason")})
-    return sorted(out, key=lambda r: str(r["@timestamp"]), reverse=True)
+    return out

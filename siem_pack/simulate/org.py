@@ -1,11 +1,13 @@
 """Drills, part 1: a simulated organisation and its benign traffic.
 
 Stage 0 of the flow (before raw logs): `build_org` makes a deterministic organisation from a
-seed (teams and roles, humans in several regions and time zones, service accounts with
-nightly batches, models in sensitivity tiers, dated grants and approvals, travel,
-onboarding and campaign spikes); `benign_activity` turns it into abstract `Activity`
-records, which `writers.py` renders in the real vendor formats. `attacks.py` adds labelled
-attack activity on top. Nothing here knows a vendor format.
+seed and a profile (`PROFILES`, profiles.py: teams and roles, humans in several regions and
+time zones, service accounts with their schedules, models in sensitivity tiers, dated
+grants and approvals, travel, onboarding, campaign spikes and the other benign look-alikes);
+`benign_activity` turns it into abstract `Activity` records, which `writers.py` renders in
+the real vendor formats; which models a person may use is decided by the inventory written
+from the organisation (`Policy`: siem_pack.inventory's verdict, the rule ingest applies). `attacks.py` adds labelled attack activity on top. Nothing here
+knows a vendor format.
 """
 
 from __future__ import annotations
@@ -13,29 +15,23 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Tier = Literal["public", "internal", "confidential", "restricted"]
+from ..inventory import Inventory, Tier, iso_utc
+
 Source = Literal["bedrock_invocation", "litellm_spend", "azure_openai", "openai_audit"]
+Schedule = Literal["nightly", "hourly", "business"]
 
 # the default first day (a Monday); a fixed date keeps a seed's output identical on any day
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
-AWS_ACCOUNT = "402917365580"
-# benign traps: one onboarding per this many identity-days, one business trip per this many
-ONBOARDING_RATE = 400
-TRAVEL_RATE = 500
-AZURE_RESOURCE = ("/SUBSCRIPTIONS/5B8E2C47-3F1A-4D6B-9C0E-7A1F2D3B4C5D/RESOURCEGROUPS/RG-AI-PROD/PROVIDERS/"
-                  "MICROSOFT.COGNITIVESERVICES/ACCOUNTS/ACME-OPENAI-PROD")
-AZURE_REGION = "westeurope"
-OPENAI_PROJECT = {"id": "proj_acme7Xq2LmN4", "name": "acme-default"}
 
 
 @dataclass(frozen=True)
 class Site:
-    """Where a human works from: a region's time zone, country and egress addresses."""
+    """Where a caller is: a region's time zone, country and egress addresses."""
 
     name: str
     tz: str
@@ -46,33 +42,7 @@ class Site:
     lat: str
     lon: str
     asn: str
-    ip_prefix: str  # first three octets of the office egress range
-
-
-SITES: dict[str, Site] = {
-    s.name: s for s in (
-        Site("berlin", "Europe/Berlin", "DE", "Berlin", "Land Berlin", "BE", "52.52437", "13.41053", "3320",
-             "89.160.20"),
-        Site("london", "Europe/London", "GB", "London", "England", "ENG", "51.50853", "-0.12574", "2856",
-             "81.2.69"),
-        Site("seattle", "America/Los_Angeles", "US", "Seattle", "Washington", "WA", "47.60621", "-122.33207",
-             "209", "216.160.83"),
-        Site("bangalore", "Asia/Kolkata", "IN", "Bengaluru", "Karnataka", "KA", "12.97194", "77.59369", "55836",
-             "175.16.199"),
-    )
-}
-# places benign travellers visit and attackers come from (not office egress ranges)
-FOREIGN: dict[str, Site] = {
-    s.name: s for s in (
-        Site("paris", "Europe/Paris", "FR", "Paris", "Ile-de-France", "IDF", "48.85341", "2.3488", "3215",
-             "67.43.156"),
-        Site("sao_paulo", "America/Sao_Paulo", "BR", "Sao Paulo", "Sao Paulo", "SP", "-23.5475", "-46.63611",
-             "28573", "2.125.160"),
-        Site("singapore", "Asia/Singapore", "SG", "Singapore", "Singapore", "01", "1.28967", "103.85007", "4657",
-             "202.196.224"),
-        Site("lagos", "Africa/Lagos", "NG", "Lagos", "Lagos", "LA", "6.45407", "3.39467", "37148", "149.101.100"),
-    )
-}
+    ip_prefix: str  # first three octets of the egress range
 
 
 @dataclass(frozen=True)
@@ -96,6 +66,26 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Job:
+    """A service account's schedule. `nightly`: one run a day at `hour` local time, `volume`
+    requests spread over `minutes`; `hourly`: `volume` requests every hour, day and night;
+    `business`: `volume` requests an hour on working days from `hour` to `end_hour` local.
+    Token shapes scale the ordinary draw (a long-summary job writes much more than it reads).
+    `rotating_session`: Bedrock calls come through an assumed role whose session name changes
+    every run (an SDK default `botocore-session-<epoch>`, as AWS tools do)."""
+
+    schedule: Schedule
+    hour: int
+    tz: str
+    volume: float
+    minutes: int = 30
+    end_hour: int = 18
+    input_scale: float = 2.0
+    output_scale: float = 1.0
+    rotating_session: bool = False
+
+
+@dataclass(frozen=True)
 class Identity:
     """A human or service account with every alias the sources use for it."""
 
@@ -106,26 +96,48 @@ class Identity:
     team: str
     role: str
     groups: tuple[str, ...]
-    site: str
-    aws_arn: str
+    home: Site
+    aws_arn: str  # the IAM user / role ARN, or the SSO session ARN (session name = e-mail)
     entra_oid: str
-    gateway_user: str
+    gateway_user: str  # LiteLLM user ('' for a team key)
     key_alias: str
     key_hash: str
     openai_user_id: str
     sources: tuple[Source, ...]
     models: tuple[str, ...]  # habitual model ids
-    rate: float  # mean requests per active hour
-    joined: int = 0  # onboarding: first active day (0 = before the simulation)
-    batch_hour_utc: int = 2  # service accounts: nightly batch start
+    rate: float  # mean requests per active hour (humans)
+    joined: int = 0  # first active day (0 = before the simulation)
+    left: int = 0  # last active day, exclusive (0 = to the end)
+    job: Job | None = None  # service accounts: the schedule
+    bursty: bool = False  # uses agentic coding tools: bursts of calls in a few minutes
+
+    @property
+    def site(self) -> str:
+        return self.home.name
 
     @property
     def tz(self) -> str:
-        return SITES[self.site].tz
+        return self.job.tz if self.job is not None else self.home.tz
+
+    @property
+    def batch_hour_utc(self) -> int:
+        """A nightly job's start hour in UTC on the simulation's first day (for the truth file)."""
+        if self.job is None:
+            return 0
+        local = datetime(2026, 3, 2, self.job.hour, tzinfo=ZoneInfo(self.job.tz))
+        return local.astimezone(UTC).hour
+
+    @property
+    def role_arn(self) -> str:
+        """The IAM role of an assumed-role ARN (`arn:aws:iam::<account>:role/<name>`), else ''."""
+        parts = self.aws_arn.split(":")
+        if len(parts) == 6 and parts[5].startswith("assumed-role/"):
+            return f"arn:aws:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
+        return self.aws_arn if ":role/" in self.aws_arn else ""
 
     def aliases(self) -> list[str]:
         """Every name the sources give this identity (the inventory's aliases)."""
-        names = [self.email, self.aws_arn, self.entra_oid, self.gateway_user, self.key_alias,
+        names = [self.email, self.aws_arn, self.entra_oid, self.gateway_user, self.key_alias, self.key_hash,
                  self.openai_user_id]
         return [n for n in dict.fromkeys(names) if n]
 
@@ -159,9 +171,10 @@ class Approval:
 @dataclass(frozen=True)
 class Trip:
     identity: str
-    site: str  # a FOREIGN site
+    site: str  # a foreign site of the profile
     start_day: int
     end_day: int  # exclusive
+    recurring: bool = False  # a visit the identity already made in the simulation (a known pattern)
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,87 @@ class Campaign:
     team: str
     day: int
     factor: float
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A team moves a shared service key to per-project keys (same total volume): the old
+    identity stops on `day`, `keys` new identities of the team take its traffic over."""
+
+    service: str
+    day: int
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team: where its people sit, their roles and groups, gateways, habitual models and
+    mean requests per active hour. `subgroups`: (group, share of members, extra models) for
+    cleared subsets (an M&A workspace, PHI reviewers); `console_share`: members who sign in
+    to the OpenAI console; `bursty_share`: members using agentic coding tools; `sso_role`:
+    members reach Bedrock through this IAM Identity Center permission set (the session
+    name is their e-mail) instead of IAM users."""
+
+    sites: tuple[str, ...]
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+    sources: tuple[Source, ...]
+    models: tuple[str, ...]
+    rate: float
+    subgroups: tuple[tuple[str, float, tuple[str, ...]], ...] = ()
+    console_share: float = 0.2
+    bursty_share: float = 0.0
+    sso_role: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service account of the profile: its team, source, model and schedule. `ip_site`: the
+    home site its calls leave from; `migrate_keys`: split into this many project keys half-way."""
+
+    id: str
+    team: str
+    source: Source
+    model: str
+    job: Job
+    ip_site: str
+    migrate_keys: int = 0
+
+
+@dataclass(frozen=True)
+class OrgProfile:
+    """One simulated organisation: everything `build_org` draws people and services from.
+
+    `attack_sites`: the foreign sites the attack scenarios come from, in the order the
+    scenarios use them (abroad, impossible travel, new country, a hosting network);
+    `trip_sites`: where benign travellers go; `grant`: (team, model) of the dated grant;
+    `admins`: the team holding the standing key-rotation approval and the admin actions."""
+
+    name: str
+    description: str
+    domain: str
+    aws_account: str
+    azure_resource: str
+    azure_region: str
+    openai_project: tuple[str, str]
+    sites: dict[str, Site]
+    foreign: dict[str, Site]
+    teams: dict[str, Team]
+    team_weights: dict[str, int]
+    models: tuple[Model, ...]
+    services: tuple[ServiceSpec, ...]
+    identities_per_service: int
+    attack_sites: tuple[str, str, str, str]
+    trip_sites: tuple[str, ...]
+    grant: tuple[str, str]
+    admins: str
+    campaign_team: str
+    onboarding_rate: int = 400  # one person joins per this many identity-days
+    travel_rate: int = 500  # one business trip per this many identity-days
+    recurring_travel_share: float = 0.0  # share of trips repeating an earlier visit
+
+    def site(self, name: str) -> Site:
+        return self.sites.get(name) or self.foreign[name]
 
 
 @dataclass(frozen=True)
@@ -184,6 +278,8 @@ class Org:
     approvals: tuple[Approval, ...]
     trips: tuple[Trip, ...]
     campaigns: tuple[Campaign, ...]
+    profile: OrgProfile
+    migrations: tuple[Migration, ...] = ()
 
     @property
     def end(self) -> datetime:
@@ -222,86 +318,17 @@ class Activity:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-# --- the organisation -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Team:
-    """A team: where its people sit, their roles and groups, gateways, habitual models and
-    mean requests per active hour."""
-
-    sites: tuple[str, ...]
-    roles: tuple[str, ...]
-    groups: tuple[str, ...]
-    sources: tuple[Source, ...]
-    models: tuple[str, ...]
-    rate: float
-
-
-TEAMS: dict[str, Team] = {
-    "engineering": Team(("berlin", "seattle", "bangalore"), ("engineer", "staff-engineer"), ("engineering",),
-                        ("litellm_spend", "bedrock_invocation"),
-                        ("gw-gpt-4o-mini", "gw-gpt-4o", "br-claude-haiku", "br-claude-sonnet"), 5.0),
-    "data-science": Team(("berlin", "london"), ("data-scientist",), ("data-science", "engineering"),
-                         ("bedrock_invocation", "litellm_spend"), ("br-claude-sonnet", "br-llama-70b", "gw-gpt-4o"),
-                         6.0),
-    "finance": Team(("london",), ("analyst", "controller"), ("finance",), ("azure_openai",),
-                    ("az-gpt-4o", "az-finance-gpt"), 3.0),
-    "legal": Team(("london", "berlin"), ("counsel",), ("legal",), ("azure_openai",), ("az-gpt-4o", "az-legal-review"),
-                  2.0),
-    "marketing": Team(("seattle", "london"), ("marketer",), ("marketing",), ("litellm_spend", "azure_openai"),
-                      ("gw-gpt-4o-mini", "az-gpt-35"), 3.0),
-    "support": Team(("bangalore",), ("agent",), ("support",), ("litellm_spend",), ("gw-gpt-4o-mini",), 4.0),
-    "platform": Team(("berlin", "seattle"), ("platform-admin",), ("platform", "engineering"),
-                     ("litellm_spend", "openai_audit"), ("gw-gpt-4o-mini", "gw-gpt-4o"), 2.0),
-}
-TEAM_WEIGHTS = {"engineering": 10, "data-science": 5, "finance": 4, "legal": 3, "marketing": 4, "support": 4,
-                "platform": 2}
-
-MODELS: tuple[Model, ...] = (
-    Model("gw-gpt-4o-mini", "GPT-4o mini via the gateway", "public", "platform", "prod", (), "litellm_spend",
-          "gpt-4o-mini"),
-    Model("gw-gpt-4o", "GPT-4o (through the gateway and on Azure)", "internal", "platform", "prod",
-          ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "litellm_spend", "gpt-4o"),
-    Model("gw-o1", "o1 reasoning via the gateway", "confidential", "platform", "prod", ("data-science",),
-          "litellm_spend", "o1"),
-    Model("gw-ft-hr", "Fine-tuned HR assistant", "restricted", "people-ops", "prod", ("hr",), "litellm_spend",
-          "ft:gpt-4o-2024-08-06:acme:hr-assist:B1x9"),
-    Model("gw-ft-source", "Fine-tuned on source code", "restricted", "engineering", "prod", ("security",),
-          "litellm_spend", "ft:gpt-4o-2024-08-06:acme:code-core:C7k2"),
-    Model("br-claude-haiku", "Claude 3 Haiku on Bedrock", "public", "platform", "prod", (), "bedrock_invocation",
-          "anthropic.claude-3-haiku-20240307-v1:0"),
-    Model("br-claude-sonnet", "Claude 3.5 Sonnet on Bedrock", "internal", "platform", "prod",
-          ("engineering", "data-science"), "bedrock_invocation", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-    Model("br-llama-70b", "Llama 3 70B on Bedrock", "confidential", "data-science", "prod", ("data-science",),
-          "bedrock_invocation", "meta.llama3-70b-instruct-v1:0"),
-    Model("br-claude-opus", "Claude 3 Opus on Bedrock (M&A workspace)", "restricted", "legal", "prod",
-          ("legal-ma",), "bedrock_invocation", "anthropic.claude-3-opus-20240229-v1:0"),
-    Model("az-gpt-35", "GPT-3.5 Turbo on Azure", "public", "platform", "prod", (), "azure_openai", "gpt35-general",
-          "gpt-35-turbo"),
-    Model("az-gpt-4o", "GPT-4o on Azure", "internal", "platform", "prod",
-          ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "azure_openai",
-          "gpt4o-internal", "gpt-4o"),
-    # Azure logs the base model name (modelName); fine-tuned deployments carry the .ft- suffix
-    Model("az-finance-gpt", "Finance close assistant (fine-tuned)", "confidential", "finance", "prod", ("finance",),
-          "azure_openai", "gpt4o-finance", "gpt-4o-2024-08-06.ft-7c1d9e0f2a3b4c5d"),
-    Model("az-legal-review", "Legal review assistant (fine-tuned)", "restricted", "legal", "prod", ("legal",),
-          "azure_openai", "gpt4o-legal-review", "gpt-4o-2024-08-06.ft-1a2b3c4d5e6f7a8b"),
-)
+# --- helpers ------------------------------------------------------------------------------
 
 FIRST = ("ada", "ben", "chloe", "dev", "elif", "farah", "goran", "hana", "ivan", "jun", "kiri", "lena", "mateo",
          "nia", "omar", "priya", "quinn", "rosa", "sven", "tara", "uma", "viktor", "wen", "xavi", "yara", "zoe",
          "arjun", "bea", "carlos", "dana", "emil", "fatima", "gwen", "hugo", "ines", "jonas", "kofi", "lucia",
-         "milan", "noor")
+         "milan", "noor", "aiko", "bruno", "chidi", "daiki", "eva", "felipe", "grace", "haruto", "isla", "joao",
+         "keiko", "liam", "mei", "nikhil", "olivia", "paulo", "ren", "sofia", "takumi", "valentina")
 LAST = ("adler", "bauer", "chen", "diaz", "eriksen", "fischer", "garcia", "huber", "iyer", "jensen", "kowalski",
         "larsen", "moreau", "nakamura", "okafor", "patel", "quist", "rossi", "schmidt", "tanaka", "ueda", "vogel",
-        "weber", "xu", "yilmaz", "zimmer")
-
-SERVICES = (
-    # id, team, source, model id, batch hour (UTC), requests per night
-    ("svc-nightly-summarizer", "data-science", "bedrock_invocation", "br-claude-haiku", 2, 60),
-    ("svc-ticket-triage", "support", "litellm_spend", "gw-gpt-4o-mini", 1, 80),
-    ("svc-finance-reconcile", "finance", "azure_openai", "az-finance-gpt", 3, 40),
-)
+        "weber", "xu", "yilmaz", "zimmer", "abe", "brown", "costa", "dubois", "ito", "kim", "lopez", "murphy",
+        "nguyen", "oliveira", "park", "santos", "silva", "smith", "suzuki", "taylor", "wong", "yamamoto")
 
 
 def random_uuid(rng: random.Random) -> str:
@@ -313,101 +340,154 @@ def random_token(rng: random.Random, n: int,
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
-def iso_z(ts: datetime) -> str:
-    """UTC to the second, as the vendor logs and the truth file write it."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def key_hash(rng: random.Random) -> str:
     """A LiteLLM virtual key as the proxy logs it: the SHA-256 of `sk-...` (never the key)."""
     return hashlib.sha256(("sk-" + random_token(rng, 22)).encode()).hexdigest()
 
 
-def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime = DEFAULT_START) -> Org:
-    """A deterministic organisation: the same seed and sizes always give the same org."""
-    rng = random.Random(seed)
-    n_services = min(len(SERVICES), max(1, identities // 12))
-    n_humans = max(4, identities - n_services)
-    teams = list(TEAM_WEIGHTS)
-    # every team gets at least one member, the rest by weight
-    assigned = teams[:n_humans] + rng.choices(teams, weights=[TEAM_WEIGHTS[t] for t in teams],
-                                              k=max(0, n_humans - len(teams)))
-    people: list[Identity] = []
-    used_names: set[str] = set()
-    for n, team in enumerate(sorted(assigned, key=teams.index)):
-        spec = TEAMS[team]
-        while True:
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            if f"{first}.{last}" not in used_names:
-                used_names.add(f"{first}.{last}")
-                break
-        login = f"{first}.{last}"
-        email = f"{login}@acme.example"
-        site = rng.choice(spec.sites)
-        groups = spec.groups
-        role = rng.choice(spec.roles)
-        if team == "legal" and n % 2 == 0:
-            groups = groups + ("legal-ma",)
-        if team == "engineering" and rng.random() < 0.15:
-            groups = groups + ("security",)
-        models = spec.models
-        if "legal-ma" in groups:
-            models = models + ("br-claude-opus",)
-        sources: tuple[Source, ...] = spec.sources
-        if "br-claude-opus" in models and "bedrock_invocation" not in sources:
-            sources = sources + ("bedrock_invocation",)
-        if team != "platform" and rng.random() < 0.2:
-            sources = sources + ("openai_audit",)  # signs in to the OpenAI console now and then
-        people.append(Identity(
-            id=f"u{n + 1:04d}", kind="human", name=f"{first.title()} {last.title()}", email=email, team=team,
-            role=role, groups=groups, site=site,
-            aws_arn=f"arn:aws:iam::{AWS_ACCOUNT}:user/{login}",
-            entra_oid=random_uuid(rng), gateway_user=email, key_alias=f"{login}-laptop", key_hash=key_hash(rng),
-            openai_user_id="user-" + random_token(rng, 24), sources=sources, models=models,
-            rate=spec.rate * rng.uniform(0.6, 1.4),
-        ))
-    # onboarding: about one person joins per ONBOARDING_RATE identity-days, in the second half
-    for _ in range(round(identities * days / ONBOARDING_RATE)):
-        idx = rng.randrange(len(people))
-        p = people[idx]
-        people[idx] = Identity(**{**p.__dict__, "joined": rng.randrange(days // 2, max(days // 2 + 1, days - 2))})
-    services: list[Identity] = []
-    for sid, team, source, model_id, hour, per_night in SERVICES[:n_services]:
-        role_name = sid.removeprefix("svc-")
-        services.append(Identity(
-            id=sid, kind="service", name=sid, email="", team=team, role="service", groups=(team, "service-accounts"),
-            site="berlin",
-            aws_arn=f"arn:aws:sts::{AWS_ACCOUNT}:assumed-role/{role_name}/batch",
-            entra_oid=random_uuid(rng), gateway_user=sid, key_alias=f"{sid}-key", key_hash=key_hash(rng),
-            openai_user_id="", sources=(source,), models=(model_id,),  # type: ignore[arg-type]
-            rate=float(per_night), batch_hour_utc=hour,
-        ))
-    all_ids = tuple(people + services)
+def local_time(day_utc: datetime, tz: str, hours: float) -> datetime:
+    """`hours` after local midnight of the local day that `day_utc` falls on, in UTC."""
+    zone = ZoneInfo(tz)
+    d = day_utc.astimezone(zone)
+    return (datetime(d.year, d.month, d.day, tzinfo=zone) + timedelta(hours=hours)).astimezone(UTC)
 
-    grants: list[Grant] = []
-    # a data scientist gets temporary access to the restricted source-code model
-    ds = [p for p in people if p.team == "data-science"]
-    if ds:
-        who = ds[0]
-        g_start = start + timedelta(days=max(1, days // 3), hours=8)
-        grants.append(Grant(f"grant-{who.id}-gw-ft-source", who.id, "gw-ft-source", g_start, g_start + timedelta(days=4),
-                            "CHG-4821: evaluate code model for the migration project", "security-lead@acme.example"))
-    # standing grants for the people who use a model their groups do not cover
-    approvals: list[Approval] = []
-    for p in people:
-        if p.team == "platform":
-            approvals.append(Approval(f"approval-{p.id}-api-key-created", p.id, "api_key.created", start,
-                                      start + timedelta(days=days), "standing approval: gateway key rotation",
-                                      "ciso@acme.example"))
+
+# --- the organisation -------------------------------------------------------------------
+
+def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime = DEFAULT_START,
+              profile: OrgProfile | None = None) -> Org:
+    """A deterministic organisation: the same seed, sizes and profile always give the same org."""
+    from .profiles import DEFAULT_PROFILE
+
+    prof = profile or DEFAULT_PROFILE
+    rng = random.Random(seed)
+    n_services = min(len(prof.services), max(1, identities // prof.identities_per_service))
+    n_keys = sum(s.migrate_keys for s in prof.services[:n_services]) if days >= 6 else 0
+    people = _humans(rng, prof, max(4, identities - n_services - n_keys))
+    # onboarding: about one person joins per onboarding_rate identity-days, in the second half
+    for _ in range(round(identities * days / prof.onboarding_rate)):
+        idx = rng.randrange(len(people))
+        people[idx] = replace(people[idx], joined=rng.randrange(days // 2, max(days // 2 + 1, days - 2)))
+    services: list[Identity] = []
+    migrations: list[Migration] = []
+    for svc in prof.services[:n_services]:
+        ident, keys, migration = _service_account(rng, prof, svc, days)
+        services += [ident, *keys]
+        migrations += [migration] if migration else []
+    trips = _trips(rng, prof, people, identities, days)
+    campaigns = (Campaign(prof.campaign_team, rng.randrange(days // 2, days), 2.5),)
+    return Org(seed=seed, start=start, days=days, models=prof.models, identities=tuple(people + services),
+               grants=_grants(prof, people, start, days), approvals=_approvals(prof, people, start, days),
+               trips=tuple(trips), campaigns=campaigns, profile=prof, migrations=tuple(migrations))
+
+
+def _humans(rng: random.Random, prof: OrgProfile, n_humans: int) -> list[Identity]:
+    """The people, by team: every team gets at least one member, the rest by weight."""
+    teams = list(prof.team_weights)
+    assigned = teams[:n_humans] + rng.choices(teams, weights=[prof.team_weights[t] for t in teams],
+                                              k=max(0, n_humans - len(teams)))
+    used_names: set[str] = set()
+    return [_human(rng, prof, n, team, used_names) for n, team in enumerate(sorted(assigned, key=teams.index))]
+
+
+def _human(rng: random.Random, prof: OrgProfile, n: int, team: str, used_names: set[str]) -> Identity:
+    spec = prof.teams[team]
+    while True:
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        if f"{first}.{last}" not in used_names:
+            used_names.add(f"{first}.{last}")
+            break
+    login = f"{first}.{last}"
+    email = f"{login}@{prof.domain}"
+    home = prof.sites[rng.choice(spec.sites)]
+    groups, models = spec.groups, spec.models
+    for group, share, extra in spec.subgroups:
+        if rng.random() < share:
+            groups, models = groups + (group,), models + extra
+    role = rng.choice(spec.roles)
+    sources: tuple[Source, ...] = spec.sources
+    for mid in models:
+        src = next(m.source for m in prof.models if m.id == mid)
+        if src not in sources:
+            sources = sources + (src,)
+    if team != prof.admins and "openai_audit" not in sources and rng.random() < spec.console_share:
+        sources = sources + ("openai_audit",)  # signs in to the OpenAI console now and then
+    if spec.sso_role:
+        aws_arn = f"arn:aws:sts::{prof.aws_account}:assumed-role/{spec.sso_role}/{email}"
+    else:
+        aws_arn = f"arn:aws:iam::{prof.aws_account}:user/{login}"
+    return Identity(
+        id=f"u{n + 1:04d}", kind="human", name=f"{first.title()} {last.title()}", email=email, team=team,
+        role=role, groups=groups, home=home, aws_arn=aws_arn,
+        entra_oid=random_uuid(rng), gateway_user=email, key_alias=f"{login}-laptop", key_hash=key_hash(rng),
+        openai_user_id="user-" + random_token(rng, 24), sources=sources, models=models,
+        rate=spec.rate * rng.uniform(0.6, 1.4), bursty=rng.random() < spec.bursty_share,
+    )
+
+
+def _service_account(rng: random.Random, prof: OrgProfile, svc: ServiceSpec, days: int
+                     ) -> tuple[Identity, list[Identity], Migration | None]:
+    """A service account; with `migrate_keys` (and days enough), the per-project keys it
+    migrates to midway, and that migration."""
+    role_name = svc.id.removeprefix("svc-")
+    if svc.job.rotating_session:
+        aws_arn = f"arn:aws:iam::{prof.aws_account}:role/{role_name}"
+    else:
+        aws_arn = f"arn:aws:sts::{prof.aws_account}:assumed-role/{role_name}/batch"
+    ident = Identity(
+        id=svc.id, kind="service", name=svc.id, email="", team=svc.team, role="service",
+        groups=(svc.team, "service-accounts"), home=prof.sites[svc.ip_site], aws_arn=aws_arn,
+        entra_oid=random_uuid(rng), gateway_user=svc.id, key_alias=f"{svc.id}-key", key_hash=key_hash(rng),
+        openai_user_id="", sources=(svc.source,), models=(svc.model,), rate=svc.job.volume, job=svc.job,
+    )
+    if not (svc.migrate_keys and days >= 6):
+        return ident, [], None
+    keys: list[Identity] = []
+    day = days // 2 - 1 + rng.randrange(0, 3)
+    split_job = replace(svc.job, volume=svc.job.volume / svc.migrate_keys)
+    for k in range(svc.migrate_keys):
+        kid = f"{svc.id}-p{k + 1:02d}"
+        # per-project team keys: no gateway user, the key alias names the project
+        keys.append(replace(ident, id=kid, name=kid, gateway_user="", aws_arn="",
+                            key_alias=f"{svc.team}-proj-{random_token(rng, 6).lower()}",
+                            key_hash=key_hash(rng), entra_oid=random_uuid(rng), joined=day, job=split_job))
+    return replace(ident, left=day), keys, Migration(svc.id, day, tuple(k.id for k in keys))
+
+
+def _grants(prof: OrgProfile, people: list[Identity], start: datetime, days: int) -> tuple[Grant, ...]:
+    """One member of a team gets temporary access to a restricted model (a dated approval)."""
+    g_team, g_model = prof.grant
+    cands = [p for p in people if p.team == g_team]
+    if not cands:
+        return ()
+    who = cands[0]
+    g_start = start + timedelta(days=max(1, days // 3), hours=8)
+    return (Grant(f"grant-{who.id}-{g_model}", who.id, g_model, g_start, g_start + timedelta(days=4),
+                  "CHG-4821: evaluate the model for the migration project", f"security-lead@{prof.domain}"),)
+
+
+def _approvals(prof: OrgProfile, people: list[Identity], start: datetime, days: int) -> tuple[Approval, ...]:
+    """The admins' standing approvals of gateway key rotation."""
+    return tuple(Approval(f"approval-{p.id}-api-key-created", p.id, "api_key.created", start,
+                          start + timedelta(days=days), "standing approval: gateway key rotation",
+                          f"ciso@{prof.domain}") for p in people if p.team == prof.admins)
+
+
+def _trips(rng: random.Random, prof: OrgProfile, people: list[Identity], identities: int, days: int) -> list[Trip]:
+    """Trips abroad of people who sign in to the OpenAI console (and were there from the start)."""
     trips: list[Trip] = []
     travellers = [p for p in people if "openai_audit" in p.sources and p.joined == 0]
-    for _ in range(round(identities * days / TRAVEL_RATE) if travellers else 0):
+    for _ in range(round(identities * days / prof.travel_rate) if travellers else 0):
         t = rng.choice(travellers)
+        site = rng.choice(prof.trip_sites)
         d0 = rng.randrange(days // 2, max(days // 2 + 1, days - 3))
-        trips.append(Trip(t.id, rng.choice(("paris", "singapore")), d0, min(days, d0 + 3)))
-    campaigns = (Campaign("marketing", rng.randrange(days // 2, days), 2.5),)
-    return Org(seed=seed, start=start, days=days, models=MODELS, identities=all_ids, grants=tuple(grants),
-               approvals=tuple(approvals), trips=tuple(trips), campaigns=campaigns)
+        if rng.random() < prof.recurring_travel_share and days >= 10:
+            # a regular visitor: the same office abroad in the first days too (a known pattern)
+            trips.append(Trip(t.id, site, 1, 3, recurring=False))
+            trips.append(Trip(t.id, site, d0, min(days, d0 + 3), recurring=True))
+        else:
+            trips.append(Trip(t.id, site, d0, min(days, d0 + 3)))
+    return trips
 
 
 # --- benign traffic ------------------------------------------------------------------------
@@ -416,18 +496,31 @@ def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime =
 DIURNAL = (0, 0, 0, 0, 0, 0, 0, 0.05, 0.5, 0.9, 1.0, 0.9, 0.5, 0.7, 0.95, 1.0, 0.8, 0.5, 0.2, 0.05, 0, 0, 0, 0)
 
 
-def allowed(org: Org, ident: Identity, model: Model, at: datetime) -> bool:
-    """The inventory's verdict: a public model, a group match, or a grant valid at that time."""
-    if model.tier == "public" or set(model.allowed_groups) & set(ident.groups):
-        return True
-    return any(g.identity == ident.id and g.model == model.id and g.start <= at < g.end for g in org.grants)
+class Policy:
+    """The inventory's verdict (siem_pack.inventory.Inventory.verdict) on a simulated access,
+    so benign traffic is what the policy allows, by the same rule ingest applies. Cached per
+    (identity, model) where no grant of the pair makes the verdict depend on the time."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._static: dict[tuple[str, str], bool] = {}
+
+    def allows(self, ident: Identity, model: Model, at: datetime) -> bool:
+        key = (ident.id, model.id)
+        if key in self._static:
+            return self._static[key]
+        inv_model, inv_ident = self.inventory.model_for(model.log_name), self.inventory.identity(ident.id)
+        ok = self.inventory.verdict(inv_model, inv_ident, iso_utc(at))[0] == "compliant"
+        if inv_model is None or inv_ident is None or not self.inventory.grants_for(inv_model, inv_ident):
+            self._static[key] = ok
+        return ok
 
 
 def site_on(org: Org, ident: Identity, day: int) -> Site:
     for trip in org.trips:
         if trip.identity == ident.id and trip.start_day <= day < trip.end_day:
-            return FOREIGN[trip.site]
-    return SITES[ident.site]
+            return org.profile.foreign[trip.site]
+    return ident.home
 
 
 def _tokens(rng: random.Random, model: Model) -> tuple[int, int]:
@@ -437,80 +530,147 @@ def _tokens(rng: random.Random, model: Model) -> tuple[int, int]:
     return max(5, inp), max(1, out)
 
 
-def benign_activity(org: Org, rng: random.Random) -> list[Activity]:
-    """Everyday traffic: humans in their own working hours, batches at night, grants used."""
+def benign_activity(org: Org, rng: random.Random, policy: Policy) -> list[Activity]:
+    """Everyday traffic: humans in their own working hours (agentic users in bursts), service
+    accounts on their schedules, grants used, keys rotated."""
     acts: list[Activity] = []
     for ident in org.identities:
         if ident.kind == "service":
-            acts.extend(_nightly_batch(org, ident, rng))
+            acts.extend(_service(org, ident, rng))
             continue
-        tz = ZoneInfo(ident.tz)
         invoke_models = [org.model(m) for m in ident.models if org.model(m).source in ident.sources]
         invoke_models += [org.model(g.model) for g in org.grants if g.identity == ident.id]
         for day in range(ident.joined, org.days):
-            day_utc = org.start + timedelta(days=day)
-            local_day = day_utc.astimezone(tz)
-            weekday = local_day.weekday()
-            factor = 1.0 if weekday < 5 else (0.0 if rng.random() > 0.08 else 0.15)
-            if rng.random() < 0.06:
-                factor = 0.0  # a day off
-            for c in org.campaigns:
-                if c.team == ident.team and c.day == day:
-                    factor *= c.factor
-            if factor == 0:
-                continue
-            site = site_on(org, ident, day)
-            local_midnight = datetime(local_day.year, local_day.month, local_day.day, tzinfo=tz)
-            if "openai_audit" in ident.sources and weekday < 5 and rng.random() < 0.5:
-                ts = (local_midnight + timedelta(hours=8, minutes=rng.randrange(0, 120))).astimezone(UTC)
-                acts.append(Activity(ts=ts, source="openai_audit", identity=ident, kind="login", site=site,
-                                     operation="login.succeeded"))
-            if not invoke_models:
-                continue
-            for hour, shape in enumerate(DIURNAL):
-                n = _poisson(rng, ident.rate * shape * factor)
-                for _ in range(n):
-                    ts = (local_midnight + timedelta(hours=hour, seconds=rng.randrange(3600))).astimezone(UTC)
-                    model = rng.choice(invoke_models)
-                    if not allowed(org, ident, model, ts):
-                        model = invoke_models[0]
-                    inp, out = _tokens(rng, model)
-                    outcome = "success"
-                    r = rng.random()
-                    if r < 0.01:
-                        outcome = "throttled"
-                    elif r < 0.015:
-                        outcome = "invalid"
-                    acts.append(Activity(ts=ts, source=model.source, identity=ident, model=model, outcome=outcome,
-                                         input_tokens=inp, output_tokens=out, site=site))
-    # platform admins rotate gateway keys now and then (approved)
+            acts.extend(_human_day(org, ident, rng, policy, day, invoke_models))
+    # admins rotate gateway keys now and then (approved)
     for ident in org.identities:
-        if ident.team == "platform" and "openai_audit" in ident.sources:
+        if ident.team == org.profile.admins and "openai_audit" in ident.sources:
             for day in range(2, org.days, 7):
                 ts = org.start + timedelta(days=day, hours=10, minutes=rng.randrange(60))
                 acts.append(Activity(ts=ts, source="openai_audit", identity=ident, kind="admin",
-                                     operation="api_key.created", site=SITES[ident.site]))
+                                     operation="api_key.created", site=ident.home))
     return acts
 
 
-def _nightly_batch(org: Org, ident: Identity, rng: random.Random) -> list[Activity]:
-    model = org.model(ident.models[0])
-    acts = []
-    for day in range(org.days):
-        base = org.start + timedelta(days=day, hours=ident.batch_hour_utc)
-        n = max(1, int(ident.rate * rng.uniform(0.85, 1.15)))
-        for _ in range(n):
-            ts = base + timedelta(seconds=rng.randrange(1800))
+def _day_factor(org: Org, ident: Identity, rng: random.Random, day: int, weekday: int) -> float:
+    """How much of a usual working day a person works that day: weekends mostly off, a day
+    off now and then, more in their team's campaign."""
+    factor = 1.0 if weekday < 5 else (0.0 if rng.random() > 0.08 else 0.15)
+    if rng.random() < 0.06:
+        factor = 0.0  # a day off
+    for c in org.campaigns:
+        if c.team == ident.team and c.day == day:
+            factor *= c.factor
+    return factor
+
+
+def _human_day(org: Org, ident: Identity, rng: random.Random, policy: Policy, day: int,
+               invoke_models: list[Model]) -> list[Activity]:
+    """One person's day: a console sign-in, model calls over their working hours, agent bursts."""
+    tz = ZoneInfo(ident.tz)
+    local_day = (org.start + timedelta(days=day)).astimezone(tz)
+    weekday = local_day.weekday()
+    factor = _day_factor(org, ident, rng, day, weekday)
+    if factor == 0:
+        return []
+    acts: list[Activity] = []
+    site = site_on(org, ident, day)
+    local_midnight = datetime(local_day.year, local_day.month, local_day.day, tzinfo=tz)
+    if "openai_audit" in ident.sources and weekday < 5 and rng.random() < 0.5:
+        ts = (local_midnight + timedelta(hours=8, minutes=rng.randrange(0, 120))).astimezone(UTC)
+        acts.append(Activity(ts=ts, source="openai_audit", identity=ident, kind="login", site=site,
+                             operation="login.succeeded"))
+    if not invoke_models:
+        return acts
+    for hour, shape in enumerate(DIURNAL):
+        for _ in range(_poisson(rng, ident.rate * shape * factor)):
+            ts = (local_midnight + timedelta(hours=hour, seconds=rng.randrange(3600))).astimezone(UTC)
+            model = rng.choice(invoke_models)
+            if not policy.allows(ident, model, ts):
+                model = invoke_models[0]
             inp, out = _tokens(rng, model)
-            acts.append(Activity(ts=ts, source=model.source, identity=ident, model=model, input_tokens=inp * 2,
-                                 output_tokens=out, site=SITES[ident.site]))
+            acts.append(Activity(ts=ts, source=model.source, identity=ident, model=model, outcome=_outcome(rng),
+                                 input_tokens=inp, output_tokens=out, site=site))
+    if ident.bursty and factor >= 1.0:
+        acts.extend(_agentic_bursts(org, ident, rng, local_midnight, site, invoke_models))
+    return acts
+
+
+def _outcome(rng: random.Random) -> str:
+    r = rng.random()
+    return "throttled" if r < 0.01 else "invalid" if r < 0.015 else "success"
+
+
+def _agentic_bursts(org: Org, ident: Identity, rng: random.Random, local_midnight: datetime, site: Site,
+                    models: list[Model]) -> list[Activity]:
+    """A coding agent's sessions: one to three bursts a working day of 25-70 calls in 5-15
+    minutes on the identity's first habitual model (tool calls: longer prompts, short answers)."""
+    model = next((m for m in models if m.tier != "public"), models[0])
+    acts = []
+    for _ in range(rng.randint(1, 3)):
+        t0 = local_midnight + timedelta(hours=rng.uniform(9.0, 17.0))
+        n, span = rng.randint(25, 70), rng.uniform(300, 900)
+        for _k in range(n):
+            ts = (t0 + timedelta(seconds=rng.uniform(0, span))).astimezone(UTC)
+            inp, out = _tokens(rng, model)
+            acts.append(Activity(ts=ts, source=model.source, identity=ident, model=model, input_tokens=inp * 3,
+                                 output_tokens=max(1, out // 2), site=site))
+    return acts
+
+
+def _service(org: Org, ident: Identity, rng: random.Random) -> list[Activity]:
+    """A service account's runs on its schedule (its own time zone), from its home egress."""
+    job = ident.job
+    assert job is not None
+    model = org.model(ident.models[0])
+    acts: list[Activity] = []
+    last = ident.left or org.days
+
+    def call(ts: datetime, session: str) -> None:
+        inp, out = _tokens(rng, model)
+        extra: dict[str, object] = {}
+        if session:
+            extra["arn"] = session
+        acts.append(Activity(ts=ts, source=model.source, identity=ident, model=model,
+                             input_tokens=max(5, int(inp * job.input_scale)),
+                             output_tokens=max(1, int(out * job.output_scale)), site=ident.home, extra=extra))
+
+    def session_arn(ts: datetime) -> str:
+        if not (job.rotating_session and model.source == "bedrock_invocation"):
+            return ""
+        account = ident.aws_arn.split(":")[4]
+        return f"arn:aws:sts::{account}:assumed-role/{ident.id.removeprefix('svc-')}/botocore-session-" \
+               f"{int(ts.timestamp())}"
+
+    for day in range(ident.joined, last):
+        day_utc = org.start + timedelta(days=day)
+        if job.schedule == "nightly":
+            base = local_time(day_utc, job.tz, job.hour)
+            session = session_arn(base)
+            for _ in range(max(1, int(job.volume * rng.uniform(0.85, 1.15)))):
+                call(base + timedelta(seconds=rng.randrange(job.minutes * 60)), session)
+        elif job.schedule == "hourly":
+            for hour in range(24):
+                base = local_time(day_utc, job.tz, hour + rng.uniform(0.05, 0.2))
+                session = session_arn(base)
+                for _ in range(_poisson(rng, job.volume)):
+                    call(base + timedelta(seconds=rng.randrange(job.minutes * 60)), session)
+        else:  # business hours, working days
+            if local_time(day_utc, job.tz, 12).astimezone(ZoneInfo(job.tz)).weekday() >= 5:
+                continue
+            for hour in range(job.hour, job.end_hour):
+                base = local_time(day_utc, job.tz, hour)
+                session = session_arn(base)
+                for _ in range(_poisson(rng, job.volume)):
+                    call(base + timedelta(seconds=rng.randrange(3600)), session)
     return acts
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
-    # Knuth's method: small means only
+    if lam > 30:  # normal approximation: Knuth's product underflows for large means
+        return max(0, round(rng.gauss(lam, lam ** 0.5)))
     limit, k, p = pow(2.718281828459045, -lam), 0, 1.0
     while True:
         p *= rng.random()

@@ -19,19 +19,8 @@ from typing import Any
 import yaml
 
 from ..errors import SiemPackError
-from .org import (
-    AWS_ACCOUNT,
-    AZURE_REGION,
-    AZURE_RESOURCE,
-    OPENAI_PROJECT,
-    Activity,
-    Model,
-    Org,
-    Site,
-    iso_z,
-    random_token,
-    random_uuid,
-)
+from ..times import format_ts
+from .org import Activity, Identity, Model, Org, Site, random_token, random_uuid
 
 BENIGN_PROMPTS = (
     "Summarise the attached meeting notes in five bullet points.",
@@ -56,7 +45,7 @@ def _ip(site: Site, rng: random.Random) -> str:
 
 # --- Bedrock model invocation log (CloudWatch / S3 delivery, one JSON object per line) ----
 
-def bedrock_record(act: Activity, rng: random.Random) -> dict[str, Any]:
+def bedrock_record(act: Activity, rng: random.Random, org: Org) -> dict[str, Any]:
     assert act.model is not None
     prompt = act.prompt or rng.choice(BENIGN_PROMPTS)
     act.record_id = act.record_id or random_uuid(rng)
@@ -64,8 +53,8 @@ def bedrock_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "schemaType": "ModelInvocationLog",
         "schemaVersion": "1.0",
-        "timestamp": iso_z(act.ts),
-        "accountId": AWS_ACCOUNT,
+        "timestamp": format_ts(act.ts, "seconds"),
+        "accountId": org.profile.aws_account,
         "identity": {"arn": str(act.extra.get("arn") or act.identity.aws_arn)},
         "region": "eu-central-1",
         "requestId": act.record_id,
@@ -110,7 +99,7 @@ LITELLM_ERRORS = {
 }
 
 
-def litellm_spend_record(act: Activity, rng: random.Random) -> dict[str, Any]:
+def litellm_spend_record(act: Activity, rng: random.Random, org: Org) -> dict[str, Any]:
     assert act.model is not None
     ident = act.identity
     act.record_id = act.record_id or f"chatcmpl-{random_uuid(rng)}"
@@ -190,16 +179,16 @@ def _ticks(ts: datetime) -> int:
     return TICKS_EPOCH + int(ts.timestamp() * 10_000_000)
 
 
-def azure_record(act: Activity, rng: random.Random) -> dict[str, Any]:
+def azure_record(act: Activity, rng: random.Random, org: Org) -> dict[str, Any]:
     act.record_id = act.record_id or random_uuid(rng)
     site = act.site
     masked = f"{site.ip_prefix}.***" if site else "***"
     time = act.ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
     if act.kind == "admin":
         # Audit records carry no request id: AssetIdentity is the record's id in the truth file
-        return {"AssetIdentity": act.record_id, "Tenant": AZURE_REGION, "category": "Audit",
+        return {"AssetIdentity": act.record_id, "Tenant": org.profile.azure_region, "category": "Audit",
                 "operationName": act.operation or "ListKey", "properties": {"objectId": act.identity.entra_oid},
-                "resourceId": AZURE_RESOURCE, "time": time}
+                "resourceId": org.profile.azure_resource, "time": time}
     assert act.model is not None
     duration = rng.randrange(250, 6000)
     req_len = max(2, act.input_tokens * 4)
@@ -217,16 +206,16 @@ def azure_record(act: Activity, rng: random.Random) -> dict[str, Any]:
         "modelVersion": "2024-08-06",
     }
     return {
-        "Tenant": AZURE_REGION,
+        "Tenant": org.profile.azure_region,
         "callerIpAddress": masked,
         "category": "RequestResponse",
         "correlationId": act.record_id,
         "durationMs": duration,
         "event": "ShoeboxCallResult",
-        "location": AZURE_REGION,
+        "location": org.profile.azure_region,
         "operationName": act.operation or "ChatCompletions_Create",
         "properties": props,
-        "resourceId": AZURE_RESOURCE,
+        "resourceId": org.profile.azure_resource,
         "resultSignature": AZURE_STATUS.get(act.outcome, "403"),
         "time": time,
     }
@@ -234,7 +223,7 @@ def azure_record(act: Activity, rng: random.Random) -> dict[str, Any]:
 
 # --- OpenAI organisation audit log (GET /v1/organization/audit_logs, one object per line) --
 
-def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
+def openai_audit_record(act: Activity, rng: random.Random, org: Org) -> dict[str, Any]:
     act.record_id = act.record_id or "audit_log-" + random_token(rng, 24)
     site = act.site
     assert site is not None
@@ -253,7 +242,7 @@ def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     rec: dict[str, Any] = {"object": "organization.audit_log", "id": act.record_id, "type": typ,
                            "effective_at": int(act.ts.timestamp())}
     if typ.startswith("api_key.") or typ.startswith("project.") or typ.startswith("service_account."):
-        rec["project"] = dict(OPENAI_PROJECT)
+        rec["project"] = {"id": org.profile.openai_project[0], "name": org.profile.openai_project[1]}
     rec["actor"] = {"type": "session", "session": session}
     if typ == "api_key.created":
         rec[typ] = {"id": "key_" + random_token(rng, 16), "data": {"scopes": ["/v1/*"]}}
@@ -262,7 +251,7 @@ def openai_audit_record(act: Activity, rng: random.Random) -> dict[str, Any]:
     return rec
 
 
-RENDERERS: dict[str, Callable[[Activity, random.Random], dict[str, Any]]] = {
+RENDERERS: dict[str, Callable[[Activity, random.Random, Org], dict[str, Any]]] = {
     "bedrock_invocation": bedrock_record,
     "litellm_spend": litellm_spend_record,
     "azure_openai": azure_record,
@@ -270,14 +259,14 @@ RENDERERS: dict[str, Callable[[Activity, random.Random], dict[str, Any]]] = {
 }
 
 
-def write_logs(acts: Iterable[Activity], out_dir: Path, rng: random.Random) -> dict[str, int]:
+def write_logs(acts: Iterable[Activity], out_dir: Path, rng: random.Random, org: Org) -> dict[str, int]:
     """Write every activity to its format's NDJSON file in time order; sets each
     `record_id` and `extra['file']` / `extra['line']`. Returns records per format."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted(acts, key=lambda a: (a.ts, a.source, a.identity.id))
     by_source: dict[str, list[str]] = {s: [] for s in RENDERERS}
     for act in ordered:
-        rec = RENDERERS[act.source](act, rng)
+        rec = RENDERERS[act.source](act, rng, org)
         lines = by_source[act.source]
         lines.append(json.dumps(rec, separators=(",", ":")))
         act.extra["file"] = f"{act.source}.ndjson"
@@ -306,49 +295,12 @@ def write_inventory(org: Org, out_dir: Path) -> None:
     def dump(path: Path, obj: dict[str, Any]) -> None:
         path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=200), encoding="utf-8")
 
-    everyone = sorted({g for i in org.identities for g in i.groups})
-    by_name: dict[str, list[Model]] = {}
-    for m in org.models:  # one inventory model per name the logs carry (gpt-4o on two routes)
-        by_name.setdefault(m.log_name, []).append(m)
-    for name, same in by_name.items():
-        m = same[0]
-        assert all(x.tier == m.tier for x in same), f"models logged as {name} disagree on the tier"
-        groups = list(dict.fromkeys(g for x in same for g in x.allowed_groups))
-        if m.tier == "public":  # open to the whole organisation: the inventory says so with every group
-            groups = everyone
-        dump(out_dir / "models" / f"{m.id}.yml", {
-            "id": m.id, "description": m.name, "names": [name], "tier": m.tier, "owner": m.owner,
-            "environment": m.environment, "allowed_groups": groups,
-        })
+    for model in _model_docs(org):
+        dump(out_dir / "models" / f"{model['id']}.yml", model)
     for i in org.identities:
-        aliases: dict[str, list[str]] = {}
-        for kind, value in (("email", i.email), ("iam_arn", i.aws_arn), ("entra_object_id", i.entra_oid),
-                            ("openai_user_id", i.openai_user_id), ("gateway_user", i.gateway_user),
-                            ("key_alias", i.key_alias), ("key_hash", i.key_hash)):
-            if value and not (kind == "gateway_user" and value == i.email):
-                aliases.setdefault(kind, []).append(value)
-        body: dict[str, Any] = {"id": i.id, "name": i.name, "type": i.kind}
-        if i.email:
-            body["email"] = i.email
-        body.update({"groups": list(i.groups), "roles": [i.role], "time_zone": i.tz})
-        if i.kind == "human":  # the simulated working day (org.DIURNAL) runs from 07:00 to 20:00 local
-            body["working_hours"] = WORKING_HOURS
-        body["aliases"] = aliases
-        dump(out_dir / "identities" / f"{i.id}.yml", body)
-    approver = next((i.id for i in org.identities if i.team == "platform"), org.identities[0].id)
-    for g in org.grants:
-        dump(out_dir / "grants" / f"{g.id}.yml", {
-            "id": g.id, "kind": "approval", "identities": [g.identity], "groups": [], "models": [g.model],
-            "start": iso_z(g.start), "expiry": iso_z(g.end), "justification": g.justification,
-            "approved_by": approver,
-        })
-    for a in org.approvals:  # standing approvals of privileged actions (event.action as ingest writes it)
-        dump(out_dir / "grants" / f"{a.id}.yml", {
-            "id": a.id, "kind": "grant", "identities": [a.identity], "groups": [],
-            "actions": [INGESTED_ACTION.get(a.action, a.action)],
-            "start": iso_z(a.start), "expiry": iso_z(a.end), "justification": a.justification,
-            "approved_by": approver,
-        })
+        dump(out_dir / "identities" / f"{i.id}.yml", _identity_doc(i))
+    for grant in _grant_docs(org):
+        dump(out_dir / "grants" / f"{grant['id']}.yml", grant)
     try:  # the organisation-wide lists come from the bundle's inventory
         from ..paths import content_dir
 
@@ -358,3 +310,79 @@ def write_inventory(org: Org, out_dir: Path) -> None:
                 (out_dir / name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
     except SiemPackError:
         pass
+
+
+def _model_docs(org: Org) -> list[dict[str, Any]]:
+    """One inventory model per name the logs carry (gpt-4o on two routes)."""
+    everyone = sorted({g for i in org.identities for g in i.groups})
+    by_name: dict[str, list[Model]] = {}
+    for m in org.models:
+        by_name.setdefault(m.log_name, []).append(m)
+    out = []
+    for name, same in by_name.items():
+        m = same[0]
+        assert all(x.tier == m.tier for x in same), f"models logged as {name} disagree on the tier"
+        groups = list(dict.fromkeys(g for x in same for g in x.allowed_groups))
+        if m.tier == "public":  # open to the whole organisation: the inventory says so with every group
+            groups = everyone
+        out.append({"id": m.id, "description": m.name, "names": [name], "tier": m.tier, "owner": m.owner,
+                    "environment": m.environment, "allowed_groups": groups})
+    return out
+
+
+def _identity_doc(i: Identity) -> dict[str, Any]:
+    aliases: dict[str, list[str]] = {}
+    # a role's sessions (rotating names) are the identity: the role ARN is an iam_role alias
+    arn_kind = "iam_role" if ":role/" in i.aws_arn else "iam_arn"
+    for kind, value in (("email", i.email), (arn_kind, i.aws_arn), ("entra_object_id", i.entra_oid),
+                        ("openai_user_id", i.openai_user_id), ("gateway_user", i.gateway_user),
+                        ("key_alias", i.key_alias), ("key_hash", i.key_hash)):
+        if value and not (kind == "gateway_user" and value == i.email):
+            aliases.setdefault(kind, []).append(value)
+    body: dict[str, Any] = {"id": i.id, "name": i.name, "type": i.kind}
+    if i.email:
+        body["email"] = i.email
+    body.update({"groups": list(i.groups), "roles": [i.role], "time_zone": i.tz, "countries": [i.home.country]})
+    if i.kind == "human":  # the simulated working day (org.DIURNAL) runs from 07:00 to 20:00 local
+        body["working_hours"] = WORKING_HOURS
+    body["aliases"] = aliases
+    return body
+
+
+def _grant_docs(org: Org) -> list[dict[str, Any]]:
+    """Model grants, then standing approvals of privileged actions (event.action as ingest
+    writes it), all approved by the first admin."""
+    approver = next((i.id for i in org.identities if i.team == org.profile.admins), org.identities[0].id)
+    out = [{"id": g.id, "kind": "approval", "identities": [g.identity], "groups": [], "models": [g.model],
+            "start": format_ts(g.start, "seconds"), "expiry": format_ts(g.end, "seconds"),
+            "justification": g.justification, "approved_by": approver} for g in org.grants]
+    out += [{"id": a.id, "kind": "grant", "identities": [a.identity], "groups": [],
+             "actions": [INGESTED_ACTION.get(a.action, a.action)],
+             "start": format_ts(a.start, "seconds"), "expiry": format_ts(a.end, "seconds"),
+             "justification": a.justification, "approved_by": approver} for a in org.approvals]
+    return out
+
+
+# --- the organisation's networks (a GeoIP CSV, docs/geography.md) ---------------------------
+
+def write_networks(org: Org, path: Path) -> int:
+    """Every site's egress range (a /24) with its country, city and network operator, in the
+    CSV `siem-pack geoip build` and `--geoip-db` read: what a team without a commercial
+    database keeps for its offices and the places it knows. Rented servers are a hosting
+    provider's network. Returns the number of networks."""
+    rows = ["network,country_iso_code,country_name,city_name,region_name,latitude,longitude,asn,as_org"]
+    sites = {**org.profile.sites, **org.profile.foreign}
+    for site in sorted(sites.values(), key=lambda x: x.ip_prefix):
+        operator = f"{site.city} Hosting Ltd" if site.name.endswith("_vps") else f"{site.city} Telecom"
+        rows.append(",".join([f"{site.ip_prefix}.0/24", site.country, COUNTRY_NAMES.get(site.country, site.country),
+                              site.city, site.region, site.lat, site.lon, site.asn, operator]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows) - 1
+
+
+COUNTRY_NAMES = {
+    "AU": "Australia", "BR": "Brazil", "CA": "Canada", "DE": "Germany", "FR": "France", "GB": "United Kingdom",
+    "IN": "India", "JP": "Japan", "KZ": "Kazakhstan", "NG": "Nigeria", "NL": "Netherlands", "RO": "Romania",
+    "SG": "Singapore", "US": "United States",
+}

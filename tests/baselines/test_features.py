@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from elasticsearch.helpers import bulk
 
-from siem_pack.baselines import synthetic
+from siem_pack.baselines import shapes, synthetic
 from siem_pack.baselines.features import (
     AGGREGATES,
     FeatureFrameSpec,
@@ -73,12 +73,14 @@ def test_derive_flags_first_seen_model_new_country_and_grants() -> None:
         "user.id": ["a", "a", "a", "a"], "gen_ai.request.model": ["m1", "m1", "m2", "m3"],
         "siem_pack.model.tier": ["internal", "internal", "restricted", "internal"], "window_start": w,
         **{name: [1, 1, 1, 1] for name in AGGREGATES}, "country_list": [["FR"], ["FR"], ["FR", "US"], ["FR"]],
+        "network_list": [["3215"], ["3215"], ["3215"], ["3215", "14061"]],
     })
     ctx = IdentityContext(timezones={"a": "Asia/Tokyo"}, grants=(Grant("a", "m3", w[3]),))
     out = derive(base, ctx)
     assert out["first_seen_model"].tolist() == [0, 0, 1, 0]  # m3 is granted
     assert out["granted"].tolist() == [0, 0, 0, 1]
     assert out["new_countries"].tolist() == [0, 0, 1, 0]
+    assert out["new_networks"].tolist() == [0, 0, 0, 1]  # a hosting provider's AS in the last window
     assert out["restricted_share"].tolist() == [0.0, 0.0, 1.0, 0.0]
     assert out["local_hour"].tolist() == [9, 10, 11, 12]
 
@@ -112,7 +114,21 @@ def test_duckdb_and_elasticsearch_give_the_same_frame(es: Any, es_prefix: str, t
     assert compare_frames(sql, agg, p95_rtol=0.01) == []
     assert compare_frames(sql, agg, p95_rtol=1e-9) == []
     d1, d2 = derive(sql, u.context), derive(agg, u.context)
-    pd.testing.assert_frame_equal(d1.drop(columns=["country_list"]), d2.drop(columns=["country_list"]))
+    lists = ["country_list", "network_list"]
+    pd.testing.assert_frame_equal(d1.drop(columns=lists), d2.drop(columns=lists))
+    assert d1[lists].equals(d2[lists])
+    # the cross-identity and shape checks read only the frame: the same documents either way
+    mask = (d1["window_start"] >= pd.Timestamp(u.train_end)).to_numpy()
+    # (low limits, so that every check has something to report on this small data set)
+    low = shapes.ShapeLimits(cohort_min_keys=1, cohort_min_requests=1, cohort_factor=0.5, volume_factor=0.8,
+                             min_output_tokens=1, burst_factor=1.2, burst_min_requests=1, new_days=30)
+    found = []
+    for frame in (d1, d2):
+        found.append(shapes.cohort_docs(frame, mask, u.context.teams, "v", spec.window_seconds, low)
+                     + shapes.exfiltration_docs(frame, mask, "v", spec.window_seconds, low)
+                     + shapes.burst_docs(frame, mask, "v", spec.window_seconds, low))
+    assert found[0] == found[1]
+    assert {d["siem_pack"]["anomaly"]["kind"] for d in found[0]} >= {"burst", "exfiltration"}
 
 
 @pytest.mark.elasticsearch

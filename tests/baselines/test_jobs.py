@@ -51,19 +51,20 @@ def test_fit_score_refresh_on_the_embedded_store(tmp_path: Path, usage_db: Path,
     code, sc, err = _run(["jobs", "score", *common, "--start", u.train_start.isoformat() + "Z",
                           "--end", u.end.isoformat() + "Z"], key)
     assert code == 0, err
-    assert sc["start"] == u.train_end.isoformat() and sc["scored"] > 0 and sc["stored"] == sc["scored"]
+    shaped = sum(sc["shapes"].values())  # cross-identity and shape documents (baselines/shapes.py)
+    assert sc["start"] == u.train_end.isoformat() and sc["scored"] > 0 and sc["stored"] == sc["scored"] + shaped
     assert 0 < sc["anomalous"] < sc["scored"]
     with Store(usage_db) as store:
         rows = store.con.execute('SELECT min("siem_pack.anomaly.window.start"), count(*), '
                                  'count(DISTINCT "event.id") FROM anomalies').fetchone()
         doc = next(store.events(table="anomalies"))
-    assert rows[0] >= u.train_end and rows[1] == rows[2] == sc["scored"]
+    assert rows[0] >= u.train_end and rows[1] == rows[2] == sc["stored"]
     assert doc["event"]["dataset"] == "siem_pack.anomaly" and doc["siem_pack"]["anomaly"]["model_version"] == fit["version"]
     assert doc["@timestamp"] == doc["siem_pack"]["anomaly"]["window"]["end"]
 
     code, again, err = _run(["jobs", "score", *common, "--end", u.end.isoformat() + "Z"], key)
     assert code == 0, err
-    assert again["stored"] == 0 and again["already_present"] == sc["scored"]
+    assert again["stored"] == 0 and again["already_present"] == sc["stored"]
 
     code, ref, err = _run(["jobs", "refresh-content", "--models-dir", str(models), "--dashboards-out",
                            str(tmp_path / "dash")], key)
@@ -115,11 +116,11 @@ def test_fit_and_score_on_elasticsearch_are_create_only(es: Any, es_settings: Cl
     assert fit["training_rows"] > 50
     target = f"{es_prefix}-anomalies"
     first = jobs.score(src, tmp_path / "m", key, end=u.end, context=u.context, anomalies_index=target)
-    assert first["scored"] > 0 and first["stored"] == first["scored"]
+    assert first["scored"] > 0 and first["stored"] == first["scored"] + sum(first["shapes"].values())
     second = jobs.score(src, tmp_path / "m", key, end=u.end, context=u.context, anomalies_index=target)
-    assert second["stored"] == 0 and second["already_present"] == first["scored"]
+    assert second["stored"] == 0 and second["already_present"] == first["stored"]
     es.indices.refresh(index=target)
-    assert es.count(index=target)["count"] == first["scored"]
+    assert es.count(index=target)["count"] == first["stored"]
     hit = es.search(index=target, size=1, sort=[{"siem_pack.anomaly.risk_score": "desc"}])["hits"]["hits"][0]
     assert hit["_id"] == hit["_source"]["event"]["id"]
     assert hit["_source"]["siem_pack"]["anomaly"]["explanation"]

@@ -19,7 +19,7 @@ from siem_pack.deploy.apply import DeployError, apply
 from siem_pack.deploy.bundle import Bundle, DeployObject, load_roles
 from siem_pack.deploy.plan import Plan, judge
 from siem_pack.settings import ClusterSettings
-from siem_pack.testing.es import cleanup_prefix
+from tests.support.es import cleanup_prefix
 
 pytestmark = pytest.mark.elasticsearch
 

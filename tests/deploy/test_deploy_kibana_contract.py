@@ -12,7 +12,7 @@ import pytest
 from siem_pack.deploy import commands
 from siem_pack.deploy.kibana import KibanaClient, KibanaError
 from siem_pack.settings import ClusterSettings
-from siem_pack.testing.kibana_server import KibanaContractServer
+from tests.support.kibana_server import KibanaContractServer
 
 pytestmark = pytest.mark.elasticsearch
 

@@ -24,7 +24,7 @@ from siem_pack.deploy.state import read
 from siem_pack.errors import ClusterError
 from siem_pack.settings import ClusterSettings
 from siem_pack.templates import ensure_write_target
-from siem_pack.testing.es import cleanup_prefix
+from tests.support.es import cleanup_prefix
 
 pytestmark = pytest.mark.elasticsearch
 

@@ -24,7 +24,7 @@ def test_list_json() -> None:
 def test_build_and_export(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["rules", "build", "--out", str(tmp_path / "b")])
     assert res.exit_code == 0, res.output
-    assert "25 rule(s) valid against schema/kibana/rule.yml" in res.output
+    assert "27 rule(s) valid against schema/kibana/rule.yml" in res.output
     res = CliRunner().invoke(main, ["rules", "export", "--out", str(tmp_path / "e"), "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)

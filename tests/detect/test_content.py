@@ -116,9 +116,9 @@ def test_all_problems_collected(tmp_path: Path) -> None:
 
 def test_templates_render_with_baseline_thresholds() -> None:
     names = template_variables()
-    assert names["request_burst_per_identity"] == ["requests_per_15m_max"]
-    rules = render_templates({"requests_per_15m_max": 77, "distinct_keys_per_model_30m_max": 9})
-    burst = next(r for r in rules if r.stem == "request_burst_per_identity")
-    assert burst.threshold is not None and burst.threshold.value == 77
+    assert names["large_token_request"] == ["input_tokens_max", "output_tokens_max"]
+    rules = render_templates({"input_tokens_max": 77_777, "distinct_keys_per_model_30m_max": 9})
+    large = next(r for r in rules if r.stem == "large_token_request")
+    assert large.query is not None and "gen_ai.usage.input_tokens >= 77777 " in large.query.text  # above the floor
     coord = next(r for r in rules if r.stem == "coordinated_extraction")
     assert coord.threshold is not None and coord.threshold.cardinality_value == 9

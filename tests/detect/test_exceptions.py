@@ -20,8 +20,8 @@ from siem_pack.detect.rules import AllowEntry, Rule
 from siem_pack.detect.runner_es import ElasticsearchBackend
 from siem_pack.detect.schedule import evaluate
 from siem_pack.errors import ContentError
-from siem_pack.testing import contracts
-from siem_pack.testing.mutations import mutations
+from tests.support import contracts
+from tests.support.mutations import mutations
 
 from .conftest import BY_STEM, ENTRIES, RULES
 

@@ -26,8 +26,8 @@ import pytest
 from siem_pack.detect import kibana
 from siem_pack.detect.rules import Rule
 from siem_pack.errors import ContentErrors
-from siem_pack.testing import contracts
-from siem_pack.testing.mutations import mutations
+from tests.support import contracts
+from tests.support.mutations import mutations
 
 from .conftest import BY_STEM, ENTRIES, RULES
 
@@ -91,7 +91,27 @@ BROKEN: list[tuple[str, str, Callable[[Body], None], str, bool]] = [
      "threat/0: 'tactic' is a required property", True),
     ("technique-without-reference", "secret_in_prompt", lambda b: b["threat"][0]["technique"][0].pop("reference"),
      "threat/0/technique/0: 'reference' is a required property", True),
+    ("suppression-four-fields", "secret_in_prompt",
+     lambda b: b["alert_suppression"].__setitem__("group_by", ["a", "b", "c", "d"]),
+     "alert_suppression/group_by: ['a', 'b', 'c', 'd'] is too long", True),
+    ("suppression-no-group-by", "secret_in_prompt", lambda b: b["alert_suppression"].pop("group_by"),
+     "alert_suppression: 'group_by' is a required property", True),
+    ("suppression-in-days", "secret_in_prompt", lambda b: b["alert_suppression"]["duration"].__setitem__("unit", "d"),
+     "alert_suppression/duration/unit: 'd' is not one of ['s', 'm', 'h']", True),
+    ("suppression-value-0", "new_user_model_pair",
+     lambda b: b["alert_suppression"]["duration"].__setitem__("value", 0),
+     "alert_suppression/duration/value: 0 is less than the minimum of 1", True),
+    ("suppression-unknown-strategy", "auth_failures_then_success",
+     lambda b: b["alert_suppression"].__setitem__("missing_fields_strategy", "drop"),
+     "alert_suppression/missing_fields_strategy: 'drop' is not one of ['suppress', 'doNotSuppress']", True),
+    ("threshold-suppression-no-duration", "identity_multiple_countries",
+     lambda b: b["alert_suppression"].pop("duration"), "alert_suppression: 'duration' is a required property", True),
     # stricter than Kibana's OpenAPI spec (which leaves these open)
+    ("suppression-no-duration", "secret_in_prompt", lambda b: b["alert_suppression"].pop("duration"),
+     "alert_suppression: 'duration' is a required property", False),
+    ("threshold-suppression-group-by", "identity_multiple_countries",
+     lambda b: b["alert_suppression"].__setitem__("group_by", ["user.id"]),
+     "alert_suppression: Additional properties are not allowed ('group_by' was unexpected)", False),
     ("unknown-key", "secret_in_prompt", _set("bogus", 1),
      "(root): Additional properties are not allowed ('bogus' was unexpected)", False),
     ("interval-in-words", "secret_in_prompt", _set("interval", "5 minutes"),
@@ -146,11 +166,12 @@ def test_build_returns_every_body() -> None:
 
 
 def test_runtime_needs_no_contract_library(tmp_path: Path) -> None:
-    """`rules build` and `rules export` validate without importing siem_pack.testing, the only
-    reader of Kibana's published contracts (and with SIEM_PACK_SHARED naming nothing)."""
+    """`rules build` and `rules export` validate without importing the tests' support package
+    (tests.support), the only reader of Kibana's published contracts (and with SIEM_PACK_SHARED
+    naming nothing)."""
     code = ("import sys; from pathlib import Path; from siem_pack.detect import api; api.build_rules(); "
             f"api.export_rules(Path({str(tmp_path)!r})); "
-            "print(sorted(m for m in sys.modules if m.startswith('siem_pack.testing')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tests'))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "SIEM_PACK_SHARED": str(tmp_path / "nowhere")})
     assert res.returncode == 0, res.stderr
@@ -191,6 +212,19 @@ def test_rule_table_validates(rule: Rule, version: str, contracts_dir: Path) -> 
 
 def test_api_body_validates_against_openapi(rule: Rule, contracts_dir: Path) -> None:
     assert contracts.rule_api_problems(kibana.api_body(rule, ENTRIES), contracts_dir) == [], rule.path.name
+
+
+def test_alert_suppression_body_conforms(rule: Rule, contracts_dir: Path) -> None:
+    """Every body carries Kibana's alert_suppression in its type's shape (threshold: only a
+    duration) and passes our schema, the detections OpenAPI spec and both rule schemas."""
+    body = kibana.api_body(rule, ENTRIES)
+    sup = body["alert_suppression"]
+    assert set(sup) == ({"duration"} if rule.type == "threshold" else {"duration", "group_by", "missing_fields_strategy"})
+    assert sup["duration"]["unit"] in ("s", "m", "h")
+    assert kibana.validate(body) == []
+    assert contracts.rule_api_problems(body, contracts_dir) == []
+    for v in contracts.SCHEMA_VERSIONS:
+        assert contracts.rule_toml_problems(rule, v, contracts_dir) == [], (rule.path.name, v)
 
 
 UPSTREAM_REJECTS = [c for c in BROKEN if c[4]]
@@ -246,7 +280,7 @@ def test_export_imports_into_the_kibana_contract_server(contracts_dir: Path) -> 
     import urllib.request
 
     from siem_pack.detect.export import kibana_ndjson
-    from siem_pack.testing.kibana_server import KibanaContractServer
+    from tests.support.kibana_server import KibanaContractServer
 
     ndjson = kibana_ndjson(RULES, ENTRIES).encode()
     boundary = "siem-pack-boundary"

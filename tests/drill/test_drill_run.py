@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from siem_pack.cli import main
+from siem_pack.doc import get_field
 from siem_pack.run import run
 from siem_pack.simulate import simulate
-from siem_pack.store import get_field
 
 ALERT_FIELDS = ("kibana.alert.uuid", "kibana.alert.rule.rule_id", "kibana.alert.rule.name", "kibana.alert.severity",
                 "kibana.alert.risk_score", "kibana.alert.original_time", "kibana.alert.ancestors",

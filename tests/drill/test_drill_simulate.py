@@ -119,10 +119,15 @@ def test_inventory_knows_every_alias(small_sim: SimulationResult) -> None:
     assert len(inv.identities) == len(small_sim.org.identities)
     aliases = {v for i in inv.identities for _, v in i.aliases}
     for rec in _records(small_sim.logs_dir / "bedrock_invocation.ndjson"):
-        assert rec["identity"]["arn"] in aliases
+        arn = rec["identity"]["arn"]
+        # a role's sessions (any name) resolve through its iam_role alias, as ingest does
+        session = re.fullmatch(r"arn:aws:sts::(\d+):assumed-role/([^/]+)/.+", arn)
+        role = {"iam_role": f"arn:aws:iam::{session[1]}:role/{session[2]}"} if session else {}
+        assert arn in aliases or inv.resolve([arn], role) is not None, arn
         assert inv.model_for(rec["modelId"]) is not None, rec["modelId"]
     for rec in _records(small_sim.logs_dir / "litellm_spend.ndjson"):
-        assert inv.resolve([rec["user"]]) is not None, rec["user"]
+        # a team key has no gateway user: its hash names the identity
+        assert inv.resolve([rec["user"]], {"key_hash": rec["api_key"]}) is not None, (rec["user"], rec["api_key"])
     for rec in _records(small_sim.logs_dir / "azure_openai.ndjson"):
         if rec["category"] == "RequestResponse":
             assert rec["properties"]["objectId"] in aliases
@@ -139,3 +144,22 @@ def test_cli_simulate(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["simulate", "--days", "1", "--out", str(tmp_path)])
     assert bad.exit_code == 2
     assert "siem-pack: error: --days: --days must be at least 3 (got 1)" in bad.output
+
+
+def test_networks_csv_covers_every_site_and_reads_cleanly(small_sim: SimulationResult) -> None:
+    """networks.csv is a valid GeoIP CSV (docs/geography.md) with one /24 per site, rented
+    servers as a hosting provider's network."""
+    from siem_pack.ingest.geoip_csv import read_csv
+
+    rows = read_csv(small_sim.networks_path)
+    prof = small_sim.org.profile
+    sites = {**prof.sites, **prof.foreign}
+    assert len(rows) == len(sites)
+    text = small_sim.networks_path.read_text()
+    for site in sites.values():
+        assert f"{site.ip_prefix}.0/24,{site.country}," in text, site.name
+    rented = [s for s in sites.values() if s.name.endswith("_vps")]
+    assert rented
+    for site in rented:
+        row = next(line for line in text.splitlines() if line.startswith(f"{site.ip_prefix}.0/24,"))
+        assert row.endswith("Hosting Ltd"), row

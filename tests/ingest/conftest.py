@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from siem_pack.ingest.pipeline import PipelineSet, load_pipelines
-from siem_pack.testing.pipelines import prefix_names
+from tests.support.pipelines import prefix_names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -25,7 +25,7 @@ import yaml
 from sample_cases import records, sample_params
 
 from siem_pack.ingest.pipeline import ENTRY, PipelineSet, pipelines_from_bodies
-from siem_pack.testing.pipelines import prefix_names
+from tests.support.pipelines import prefix_names
 
 CASES_FILE = Path(__file__).parent / "pipelines_for_tests" / "processor_cases.yml"
 CASES: dict[str, Any] = yaml.safe_load(CASES_FILE.read_text())

@@ -22,10 +22,10 @@ import pytest
 import yaml
 from sample_cases import PROMPT_START, prompt_record, records, sample_params
 
+from siem_pack.doc import flatten
 from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS, SHARED_PIPELINES, Format, Sample
 from siem_pack.ingest.pipeline import PipelineSet
 from siem_pack.paths import content_dir, content_root
-from siem_pack.store import flatten
 
 WITH_EXPECTED = [(fmt, s) for fmt in FORMATS.values() for s in fmt.samples if s.expected]
 

@@ -1,5 +1,5 @@
 """The offline `geoip` processor against OpenSearch's, on the tests' tiny MaxMind-format
-databases (siem_pack.testing.geo_db), which scripts/engines.py also loads into OpenSearch.
+databases (tests.support.geo_db), which scripts/engines.py also loads into OpenSearch.
 
 Differential: the same processor bodies run offline and in OpenSearch's `_simulate` give the
 same documents. Plus the generated `siem_pack-geo` pipeline, and the configuration errors.
@@ -25,7 +25,7 @@ from siem_pack.ingest.geoip import (
     geo_pipeline,
 )
 from siem_pack.ingest.processors import ProcessorFailure
-from siem_pack.testing.geo_db import TEST_DB_NAMES, build_test_dbs
+from tests.support.geo_db import TEST_DB_NAMES, build_test_dbs
 
 IPS = ["89.160.20.156", "81.2.69.144", "216.160.83.56", "175.16.199.10", "10.0.0.1", "2001:db8::1",
        "::ffff:89.160.20.156"]

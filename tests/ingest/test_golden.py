@@ -21,9 +21,9 @@ import pytest
 from sample_cases import own_sample_params
 from test_formats import CORE, IDENTITY
 
+from siem_pack.doc import flatten
 from siem_pack.ingest.formats import ENTRY_PIPELINE, FORMATS, Format, Sample
 from siem_pack.ingest.pipeline import PipelineSet
-from siem_pack.store import flatten
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 REGEN = "if the change is meant: `pytest tests/ingest/test_golden.py --regen-golden`, then review the diff"

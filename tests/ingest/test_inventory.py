@@ -19,6 +19,7 @@ import pytest
 import yaml
 from sample_cases import LAYERS, layer_records
 
+from siem_pack.doc import flatten, unflatten
 from siem_pack.errors import ContentError, ContentErrors
 from siem_pack.ingest.formats import ENTRY_PIPELINE
 from siem_pack.ingest.pipeline import PipelineSet, load_pipelines, pipelines_from_bodies
@@ -33,7 +34,6 @@ from siem_pack.inventory import (
     pipeline_file,
 )
 from siem_pack.paths import content_dir
-from siem_pack.store import flatten, unflatten
 
 INVENTORY = load_inventory()
 ROOT = content_dir("inventory")
@@ -270,3 +270,85 @@ def test_inventory_type_is_frozen() -> None:
     with pytest.raises(AttributeError):
         INVENTORY.models = ()  # type: ignore[misc]
     assert isinstance(INVENTORY, Inventory)
+
+
+# ---- role sessions and home countries -----------------------------------------------------------
+ROLE_ARN = "arn:aws:iam::111122223333:role/nightly-summarizer"
+
+
+def _role_inventory(tmp_path: Path) -> Path:
+    """The bundle's inventory plus a service role (iam_role alias) and a person with home countries."""
+    inv = tmp_path / "inv"
+    shutil.copytree(ROOT, inv)
+    (inv / "identities" / "svc-nightly.yml").write_text(yaml.safe_dump({
+        "id": "svc-nightly", "name": "Nightly summarizer", "type": "service", "groups": ["data-science"],
+        "time_zone": "UTC", "aliases": {"iam_role": [ROLE_ARN]}}))
+    (inv / "identities" / "kaito.yml").write_text(yaml.safe_dump({
+        "id": "kaito", "name": "Kaito Ito", "type": "human", "email": "kaito@example.com", "groups": ["research"],
+        "time_zone": "Asia/Tokyo", "countries": ["JP", "AU"], "aliases": {"email": ["kaito@example.com"]}}))
+    return inv
+
+
+def _role_docs() -> list[dict[str, Any]]:
+    """Bedrock callers after the format pipeline's ARN grok (user.id the raw ARN)."""
+    def bedrock(arn: str, **more: Any) -> dict[str, Any]:
+        return _event("2026-03-02T02:05:00.000Z", "anthropic.claude-3-haiku-20240307-v1:0",
+                      **{"user.id": arn, "siem_pack.raw.identity.arn": arn, **more})
+    return [
+        bedrock("arn:aws:sts::111122223333:assumed-role/nightly-summarizer/botocore-session-1772416800"),
+        bedrock("arn:aws:sts::111122223333:assumed-role/nightly-summarizer/botocore-session-1772503200"),
+        bedrock("arn:aws:sts::999999999999:assumed-role/nightly-summarizer/botocore-session-1"),  # another account
+        bedrock("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Research/kaito@example.com",
+                **{"source.geo.country_iso_code": "AU"}),
+        bedrock("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Research/kaito@example.com",
+                **{"source.geo.country_iso_code": "SG"}),
+    ]
+
+
+def _role_pipeline(inv: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Bedrock pipeline's ARN steps, then the inventory pipeline."""
+    bedrock = yaml.safe_load((content_dir("ingest_pipelines") / "siem_pack-bedrock_invocation.yml").read_text())
+    steps = [p for p in bedrock["processors"] if next(iter(p.values())).get("tag") in ("bedrock-arn", "bedrock-role-arn")]
+    assert len(steps) == 2
+    return {"processors": [*steps, {"pipeline": {"name": PIPELINE_ID}}]}, compile_pipeline(load_inventory(inv))
+
+
+def test_a_roles_sessions_are_one_identity_and_home_countries_are_marked(tmp_path: Path) -> None:
+    folder = _role_inventory(tmp_path)
+    head, inventory = _role_pipeline(folder)
+    ps = pipelines_from_bodies({"t-role": head, PIPELINE_ID: inventory})
+    out = []
+    for doc in _role_docs():
+        res = ps.executor.run("t-role", doc)
+        assert res.error is None, res.error
+        out.append(flatten(res.doc))
+    assert [d.get("user.id") for d in out] == [
+        "svc-nightly", "svc-nightly", "arn:aws:sts::999999999999:assumed-role/nightly-summarizer/botocore-session-1",
+        "kaito", "kaito"]
+    assert out[0]["siem_pack.identity.type"] == "service"
+    assert out[2]["siem_pack.identity.type"] == "unknown"  # the role of another account is not ours
+    assert [d.get("siem_pack.user.home_country") for d in out[3:]] == [True, None]
+    inv = load_inventory(folder)
+    assert inv.resolve(["arn:aws:sts::111122223333:assumed-role/nightly-summarizer/x"],
+                       {"iam_role": ROLE_ARN}).id == "svc-nightly"  # type: ignore[union-attr]
+
+
+def test_bad_home_country_is_reported(tmp_path: Path) -> None:
+    inv = _role_inventory(tmp_path)
+    (inv / "identities" / "kaito.yml").write_text((inv / "identities" / "kaito.yml").read_text().replace("- AU", "- Australia"))
+    with pytest.raises(ContentError) as exc:  # one problem: raised alone
+        load_inventory(inv)
+    assert "kaito.yml: countries: 'Australia' is not an ISO 3166 alpha-2 code (e.g. DE, US)" in str(exc.value)
+
+
+@pytest.mark.opensearch
+def test_role_sessions_and_home_countries_on_opensearch(opensearch: Any, tmp_path: Path) -> None:
+    head, inventory = _role_pipeline(_role_inventory(tmp_path))
+    opensearch.request("PUT", f"/_ingest/pipeline/{PIPELINE_ID}-t", inventory)
+    remote_head = json.loads(json.dumps(head).replace(f'"name": "{PIPELINE_ID}"', f'"name": "{PIPELINE_ID}-t"'))
+    docs = _role_docs()
+    remote = opensearch.simulate(remote_head, docs)["docs"]
+    ps = pipelines_from_bodies({"t-role": head, PIPELINE_ID: inventory})
+    for doc, entry in zip(docs, remote, strict=True):
+        assert "error" not in entry, entry
+        assert entry["doc"]["_source"] == ps.executor.run("t-role", doc).doc

@@ -14,7 +14,8 @@ from siem_pack.errors import ConfigError, InputError
 from siem_pack.integrity import merkle
 from siem_pack.integrity.canonical import canonical_bytes
 from siem_pack.integrity.keys import KEY_ENV, KEY_FILE_ENV, SigningKey, generate_key_file, load_signing_key
-from siem_pack.integrity.seals import GENESIS, leaves_of, make_seal, parse_duration, window_of
+from siem_pack.integrity.seals import GENESIS, leaves_of, make_seal, window_of
+from siem_pack.times import parse_duration
 
 from .synthetic import START, synthetic_events
 

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from siem_pack.doc import unflatten
 from siem_pack.integrity.keys import SigningKey
-from siem_pack.integrity.seals import Seal, iso, seal_windows
+from siem_pack.integrity.seals import Seal, seal_windows
 from siem_pack.integrity.verify import verify, verify_event
-from siem_pack.store import Store, quote, unflatten
+from siem_pack.store import Store, quote
+from siem_pack.times import format_ts
 
 from .synthetic import DATASETS, START, Backend, event_id, synthetic_events
 
@@ -118,7 +120,7 @@ def test_a_partial_update_on_elasticsearch_is_named(elasticsearch_backend: Backe
     doc = next(d for d in b.docs() if event_id(d) == victim)
     value = "someone-else"
     if field == "@timestamp":  # one second later: the same window
-        value = iso(datetime.fromisoformat(doc["@timestamp"]) + timedelta(seconds=1))
+        value = format_ts(datetime.fromisoformat(doc["@timestamp"]) + timedelta(seconds=1), "auto")
     es = b.extra["es"]
     es.update(index=b.extra["events_index"], id=victim, doc=unflatten({field: value}), refresh=True)
     assert {(f.kind, f.seal_id, f.event_id, f.column) for f in verify(b.source, b.store).findings} == {

@@ -201,7 +201,7 @@ def test_event_inclusion_proof(backend: Backend, key: SigningKey) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("window", ["30m", "1d"])
 def test_other_window_lengths(backend: Backend, key: SigningKey, window: str) -> None:
-    from siem_pack.integrity.seals import parse_duration
+    from siem_pack.times import parse_duration
 
     backend.insert(synthetic_events(24))
     seal_windows(backend.source, backend.store, key, window=parse_duration(window), now=START + timedelta(days=2))

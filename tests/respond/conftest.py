@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from siem_pack.detect.alerts import iso_ms, make_alert, write_duckdb
+from siem_pack.detect.alerts import make_alert, write_duckdb
 from siem_pack.detect.rules import find_rule, load_rules
 from siem_pack.store import Store
+from siem_pack.times import format_ts
 
 FAKE_AWS_KEY = "AKIAQWERTYUIOPASDFGH"
 T0 = datetime(2026, 11, 2, 10, 0, 0)
@@ -31,7 +32,7 @@ RULES = {r.stem: r for r in load_rules()}
 def event(eid: str, at: datetime, verdict: str = "noncompliant", original: str | None = None,
           **extra: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "@timestamp": iso_ms(at),
+        "@timestamp": format_ts(at),
         "event": {"id": eid, "dataset": "siem_pack.litellm_spend", "kind": "event", "action": "chat_completion",
                   "outcome": "success", "original": original or json.dumps({"request_id": f"raw-{eid}"})},
         "user": {"id": USER, "group": {"id": "team-ml"}},
@@ -45,13 +46,13 @@ def event(eid: str, at: datetime, verdict: str = "noncompliant", original: str |
 
 
 def anomaly(eid: str, at: datetime, anomalous: bool = True) -> dict[str, Any]:
-    return {"@timestamp": iso_ms(at),
+    return {"@timestamp": format_ts(at),
             "event": {"id": eid, "dataset": "siem_pack.anomaly", "kind": "event", "module": "siem_pack"},
             "user": {"id": USER}, "gen_ai": {"request": {"model": MODEL}},
             "siem_pack": {"anomaly": {"is_anomalous": anomalous, "risk_score": 91.5, "threshold": 70.0,
                                       "explanation": ["output_tokens_sum=91000 (baseline 1200, z=8.1)"],
                                       "top_features": ["output_tokens_sum"],
-                                      "window": {"start": iso_ms(at - timedelta(hours=1)), "end": iso_ms(at)}}}}
+                                      "window": {"start": format_ts(at - timedelta(hours=1)), "end": format_ts(at)}}}}
 
 
 def alert(stem: str, tick: datetime, ancestors: list[str], original: datetime) -> dict[str, Any]:

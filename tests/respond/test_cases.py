@@ -15,7 +15,7 @@ from siem_pack.integrity.keys import SigningKey
 from siem_pack.integrity.seals import seal_windows
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals
 from siem_pack.store import Store
-from siem_pack.testing.kibana_server import KibanaContractServer
+from tests.support.kibana_server import KibanaContractServer
 
 from .conftest import FAKE_AWS_KEY, World
 

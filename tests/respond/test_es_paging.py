@@ -21,13 +21,14 @@ from click.testing import CliRunner
 
 from siem_pack.backends.es import by, search_all
 from siem_pack.cli import main
-from siem_pack.detect.alerts import iso_ms, make_alert, write_es
+from siem_pack.detect.alerts import make_alert, write_es
 from siem_pack.doctor import probe_cluster
 from siem_pack.respond.actions import Outcome
 from siem_pack.respond.backend import ESBackend, Indices, workflow_doc
 from siem_pack.respond.respond import receipt
 from siem_pack.settings import ClusterSettings
 from siem_pack.templates import events_alias, install
+from siem_pack.times import format_ts
 
 from .conftest import MODEL, RULES, anomaly
 
@@ -70,7 +71,7 @@ def fifty_docs(es: Any, es_prefix: str) -> str:
                       mappings={"properties": {"@timestamp": {"type": "date"}, "n": {"type": "integer"}}})
     ops: list[dict[str, Any]] = []
     for n in range(50):
-        ops += [{"index": {"_index": index, "_id": f"d{n:02d}"}}, {"@timestamp": iso_ms(T0 + timedelta(minutes=n % 5)),
+        ops += [{"index": {"_index": index, "_id": f"d{n:02d}"}}, {"@timestamp": format_ts(T0 + timedelta(minutes=n % 5)),
                                                                  "n": n}]
     es.bulk(operations=ops, refresh=True)
     return index
@@ -141,7 +142,7 @@ def test_the_response_workflow_reads_past_ten_thousand(es: Any, es_settings: Clu
         alerts.append(make_alert(rule, tick, {"user.id": f"u{i % 50:02d}"}, [f"ev-{i:05d}", f"an-{i:05d}"],
                                  tick - timedelta(seconds=60), {"gen_ai.request.model": MODEL}))
     _bulk(es, f"{es_prefix}{events_alias('litellm_spend')}", [
-        (f"ev-{i:05d}", {"@timestamp": iso_ms(T0 + timedelta(seconds=i - 60)),
+        (f"ev-{i:05d}", {"@timestamp": format_ts(T0 + timedelta(seconds=i - 60)),
                          "event": {"id": f"ev-{i:05d}", "kind": "event", "dataset": "siem_pack.litellm_spend"},
                          "user": {"id": f"u{i % 50:02d}"}, "siem_pack": {"policy": {"verdict": "noncompliant"}}})
         for i in range(N)])
@@ -154,7 +155,7 @@ def test_the_response_workflow_reads_past_ten_thousand(es: Any, es_settings: Clu
     for i, a in enumerate(alerts):
         r = receipt(a["kibana.alert.uuid"], "webhook", a["kibana.alert.uuid"], "execute", False, "alice",
                     Outcome("done", "POST answered 200"), "review", "notify the channel")
-        r["@timestamp"] = iso_ms(T0 + timedelta(seconds=i + 120))
+        r["@timestamp"] = format_ts(T0 + timedelta(seconds=i + 120))
         receipts.append((r["siem_pack"]["action"]["receipt_id"], r))
     _bulk(es, ix.actions, receipts)
     assert write_es(es, alerts, index=ix.alerts) == (N, 0)
@@ -170,7 +171,7 @@ def test_the_response_workflow_reads_past_ten_thousand(es: Any, es_settings: Clu
         assert res.exit_code == 0, res.output
         return json.loads(res.output)
 
-    listed = cli("alerts", "list", "--json")
+    listed = cli("alerts", "list", "--sort", "time", "--json")
     assert len(listed) == N and len({r["kibana.alert.uuid"] for r in listed}) == N
     assert Counter(r["status"] for r in listed) == {"acknowledged": N}  # every workflow change read
     assert listed[0]["kibana.alert.uuid"] == alerts[-1]["kibana.alert.uuid"]  # the newest

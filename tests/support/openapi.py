@@ -2,7 +2,7 @@
 validate requests and responses against it.
 
 Used by contract tests (no Kibana runs here): the deploy issue's recording server
-(`siem_pack.testing.kibana_server`), the rule and saved-object renderers' tests, and the
+(`tests.support.kibana_server`), the rule and saved-object renderers' tests, and the
 Cases client's tests. OpenAPI 3.0 schemas are validated as JSON Schema draft 4, with
 `nullable: true` turned into a `null` type.
 """
@@ -53,10 +53,6 @@ class Operation:
     @property
     def query_params(self) -> dict[str, dict[str, Any]]:
         return {p["name"]: p for p in self.spec.get("parameters", []) if p.get("in") == "query"}
-
-    @property
-    def header_params(self) -> dict[str, dict[str, Any]]:
-        return {p["name"].lower(): p for p in self.spec.get("parameters", []) if p.get("in") == "header"}
 
 
 class OpenAPISpec:
@@ -182,7 +178,7 @@ def _coerce(value: str, schema: dict[str, Any]) -> Any:
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, bytes]:
     """Parts of a multipart/form-data body by name (their data)."""
-    from ..deploy.kibana import multipart_parts
+    from siem_pack.deploy.kibana import multipart_parts
 
     return {name: part.data for name, part in multipart_parts(body, content_type).items()}
 

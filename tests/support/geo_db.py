@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..ingest.geoip_csv import build_databases, maxmind_typed
+from siem_pack.ingest.geoip_csv import build_databases, maxmind_typed
 
 TEST_DB_NAMES = {"city": "siem_pack-test-City.mmdb", "asn": "siem_pack-test-ASN.mmdb"}
 # the databases `siem-pack geoip build` makes of TEST_CSV, under names that sort after

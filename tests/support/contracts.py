@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from .openapi import kibana_spec
 
 if TYPE_CHECKING:
-    from ..dashboards.kibana import ImportRequest
-    from ..detect.rules import Rule
+    from siem_pack.dashboards.kibana import ImportRequest
+    from siem_pack.detect.rules import Rule
 
 SCHEMA_VERSIONS = ("8.19", "9.5")
 OPENAPI_CREATE = {"query": "QueryRuleCreateProps", "threshold": "ThresholdRuleCreateProps", "eql": "EqlRuleCreateProps",
@@ -84,7 +84,7 @@ def exception_problems(obj: dict[str, Any], contracts: Path) -> list[str]:
 def import_request_problems(req: ImportRequest, contracts: Path) -> list[str]:
     """The request against `saved-objects/bundled.yaml`: path, method, kbn-xsrf header, query
     parameters, the multipart body; each NDJSON object against the create-object body."""
-    from ..deploy.kibana import multipart_body
+    from siem_pack.deploy.kibana import multipart_body
 
     spec = kibana_spec(contracts, "saved-objects")
     body, content_type = multipart_body("file", req.filename, req.ndjson.encode())
