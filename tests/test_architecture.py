@@ -58,18 +58,6 @@ class KnownCycle(NamedTuple):
 # Cycles that run through files other changes own right now (issue 18 could not edit them).
 # Fix them there, then delete the entry: the test fails on a listed edge that closes no cycle.
 KNOWN_CYCLES: tuple[KnownCycle, ...] = (
-    # Owned by the processors refactor (siem_pack/ingest/processors*, in progress): the package's
-    # __init__ imports grok last so that grok registers `grok`, and grok imports the package's
-    # helpers. Fix there: grok as a module of the processors package, listed in registry.py.
-    KnownCycle("modules", (("siem_pack.ingest.grok", "siem_pack.ingest.processors"),
-                           ("siem_pack.ingest.processors", "siem_pack.ingest.grok")),
-               "owned by the processors refactor: processors/__init__ imports grok to register it"),
-    # Owned by the simulator work (siem_pack/simulate/, in progress): profiles.py builds org
-    # profiles from org.py's types, and org.build_org reads profiles.DEFAULT_PROFILE back (inside
-    # the function). Fix there: the types in a module both import, or the default passed in.
-    KnownCycle("modules", (("siem_pack.simulate.org", "siem_pack.simulate.profiles"),
-                           ("siem_pack.simulate.profiles", "siem_pack.simulate.org")),
-               "owned by the simulator work: org.build_org reads profiles.DEFAULT_PROFILE"),
     # siem_pack.ingest holds layers on both sides of doctor and templates: below them, the
     # format registry and the pipelines they read (formats.py, pipeline.py); above them,
     # runner.py, the Elasticsearch writer, which needs templates.ensure_write_target before a

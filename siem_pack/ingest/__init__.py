@@ -4,7 +4,7 @@
   (`ingest_pipelines/<pipeline_id>.yml`, reached from the entry pipeline) and its samples;
 - pipeline.py: loads and validates `ingest_pipelines/*.yml` plus the pipelines built from code
   (`GENERATED`, below) into a frozen `PipelineSet`;
-- executor.py, processors/, painless.py, grok.py: the offline executor (Elasticsearch
+- executor.py, processors/ (grok among them), painless.py: the offline executor (Elasticsearch
   semantics, no cluster); geoip.py adds the `geoip` processor;
 - reader.py: files and folders → records (or dead letters);
 - runner.py: records → pipelines → the embedded store or Elasticsearch, with the ingest
@@ -60,5 +60,5 @@ GENERATED: Mapping[str, Generated] = MappingProxyType({
 
 # Modules that add processors to siem_pack.ingest.processors.PROCESSORS beyond the package's
 # own; each registers its processors as it is imported, and the import above is where that
-# happens, before any pipeline compiles. (grok is imported by the processors package itself.)
+# happens, before any pipeline compiles. (grok is listed in processors/registry.py.)
 PROCESSOR_MODULES: tuple[ModuleType, ...] = (geoip,)

@@ -76,7 +76,7 @@ def simulate(out_dir: Path, days: int = 14, identities: int = 40, seed: int = 7,
         raise InputError(f"unknown organisation {org!r}; known: {', '.join(PROFILES)}", where="--org")
     warmup = default_warmup(days) if warmup_days is None else warmup_days
     rng = random.Random(seed)
-    the_org = build_org(seed, identities=identities, days=days, start=start, profile=PROFILES[org])
+    the_org = build_org(seed, PROFILES[org], identities=identities, days=days, start=start)
     logs_dir, inv_dir = out_dir / "logs", out_dir / "inventory"
     for d in (logs_dir, inv_dir):  # a re-run replaces the previous simulation whole
         if d.exists():

@@ -354,12 +354,11 @@ def local_time(day_utc: datetime, tz: str, hours: float) -> datetime:
 
 # --- the organisation -------------------------------------------------------------------
 
-def build_org(seed: int, identities: int = 40, days: int = 14, start: datetime = DEFAULT_START,
-              profile: OrgProfile | None = None) -> Org:
-    """A deterministic organisation: the same seed, sizes and profile always give the same org."""
-    from .profiles import DEFAULT_PROFILE
-
-    prof = profile or DEFAULT_PROFILE
+def build_org(seed: int, profile: OrgProfile, identities: int = 40, days: int = 14,
+              start: datetime = DEFAULT_START) -> Org:
+    """A deterministic organisation: the same seed, profile (profiles.PROFILES) and sizes
+    always give the same org."""
+    prof = profile
     rng = random.Random(seed)
     n_services = min(len(prof.services), max(1, identities // prof.identities_per_service))
     n_keys = sum(s.migrate_keys for s in prof.services[:n_services]) if days >= 6 else 0

@@ -25,7 +25,7 @@ def test_each_generated_pipeline_is_loaded_from_the_registry(pid: str, pipelines
     assert pipelines.bodies[pid] == ingest.GENERATED[pid].build(None, None)
 
 
-@pytest.mark.parametrize("first", ["siem_pack.ingest.executor", "siem_pack.ingest.processors", "siem_pack.ingest.grok",
+@pytest.mark.parametrize("first", ["siem_pack.ingest.executor", "siem_pack.ingest.processors", "siem_pack.ingest.processors.grok",
                                    "siem_pack.inventory", "siem_pack.templates"])
 def test_the_geoip_processor_is_registered_whatever_is_imported_first(first: str) -> None:
     code = f"import {first}; from siem_pack.ingest.processors import PROCESSORS; print('geoip' in PROCESSORS)"

@@ -12,9 +12,10 @@ The package, by family:
 - mustache.py: templated options; regex.py: Java regexes and the gsub prefilter;
 - fields.py (set, rename, remove, append, dot_expander), convert.py (convert, bytes),
   dates.py (date), parse.py (json, dissect, kv, csv), strings.py (lowercase, uppercase,
-  trim, urldecode, gsub, split, join), flow.py (foreach, pipeline, drop, fail);
+  trim, urldecode, gsub, split, join), flow.py (foreach, pipeline, drop, fail), grok.py
+  (grok and its pattern bank);
 - registry.py: `PROCESSORS`, and `processor`/`register` for processors defined elsewhere
-  (siem_pack.ingest.grok, imported below; siem_pack.ingest.geoip).
+  (siem_pack.ingest.geoip).
 
 Neighbours: siem_pack.ingest.pipeline (loads and validates files), siem_pack.ingest.executor
 (calls each closure from generated code that applies `if`, `ignore_failure`, `on_failure`,
@@ -24,7 +25,6 @@ and runs pipelines), siem_pack.ingest.painless (conditions).
 from __future__ import annotations
 
 from .base import Build, Conf, Dropped, Factory, IngestDoc, ProcessorFailure, Run
-from .convert import _float32 as _float32  # siem_pack.ingest.grok's float captures
 from .dates import DateParser, date_parser, format_date
 from .fields import SetPath
 from .mustache import Template, compile_template, compile_value
@@ -88,7 +88,3 @@ __all__ = [
     "string_value",
     "value_for",
 ]
-
-# grok lives in its own module (the pattern bank is content-sized); it registers itself with
-# `processor`, so it is imported once the names it needs are bound.
-from .. import grok as _grok  # noqa: E402,F401  (registers "grok")

@@ -1,7 +1,7 @@
 """Stage 1 → 2: the conversion processors: convert (Java's number, boolean and ip parsing)
 and bytes (`10kb` → 10240).
 
-Neighbours: base.py, paths.py, render.py; dates.py (UNIX dates) and siem_pack.ingest.grok
+Neighbours: base.py, paths.py, render.py; dates.py (UNIX dates) and grok.py
 (float captures) reuse the number parsing; registry.py lists these.
 """
 

@@ -1,5 +1,5 @@
 """Stage 1 → 2: the parsing processors: json, dissect, kv, csv (grok is
-siem_pack.ingest.grok, for its pattern bank; date is dates.py).
+grok.py, for its pattern bank; date is dates.py).
 
 Neighbours: base.py, paths.py, regex.py (kv's splits); registry.py lists these.
 """

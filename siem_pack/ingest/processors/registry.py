@@ -2,16 +2,15 @@
 pipelines write it) → factory. Every processor of this package is listed here, by family;
 nothing registers itself on import. Only processors both Elasticsearch and OpenSearch share.
 
-Processors defined outside the package add themselves with `processor` (siem_pack.ingest.grok,
-imported by this package's __init__) or `register` (siem_pack.ingest.geoip, imported by
-siem_pack.ingest's __init__, PROCESSOR_MODULES). siem_pack.ingest.executor looks factories up here.
+The one processor defined outside the package adds itself with `register`
+(siem_pack.ingest.geoip, imported by siem_pack.ingest's __init__, PROCESSOR_MODULES). siem_pack.ingest.executor looks factories up here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import convert, dates, fields, flow, parse, strings
+from . import convert, dates, fields, flow, grok, parse, strings
 from .base import Factory
 
 PROCESSORS: dict[str, Factory] = {
@@ -38,6 +37,7 @@ PROCESSORS: dict[str, Factory] = {
     "fail": flow.fail_processor,
     "bytes": convert.bytes_processor,
     "csv": parse.csv_processor,
+    "grok": grok.grok_processor,
 }
 
 

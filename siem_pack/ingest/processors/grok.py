@@ -1,5 +1,4 @@
-"""Stage 1 → 2: the `grok` processor for the offline executor (registered into
-siem_pack.ingest.processors.PROCESSORS), with the legacy pattern bank Elasticsearch and
+"""Stage 1 → 2: the `grok` processor for the offline executor (listed in registry.py), with the legacy pattern bank Elasticsearch and
 OpenSearch ship (the names our pipelines may use; more can be given per processor with
 `pattern_definitions`). Grok expressions become one Python regex each, compiled at load.
 """
@@ -9,17 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import ContentError
-from .processors import (
-    Build,
-    Conf,
-    IngestDoc,
-    ProcessorFailure,
-    Run,
-    processor,
-    set_field,
-    string_value,
-)
+from ...errors import ContentError
+from .base import Build, Conf, IngestDoc, ProcessorFailure, Run
+from .convert import _float32
+from .paths import set_field, string_value
 
 _IPV4_OCT = r"(?:[0-1]?[0-9]{1,2}|2[0-4][0-9]|25[0-5])"
 _V4 = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
@@ -128,7 +120,6 @@ def _typed(value: str, ftype: str | None) -> Any:
         except ValueError:
             raise ProcessorFailure(f'For input string: "{value}"') from None
         if ftype == "float":
-            from .processors import _float32
 
             return _float32(v)
         return v
@@ -137,8 +128,7 @@ def _typed(value: str, ftype: str | None) -> Any:
     return value
 
 
-@processor("grok")
-def _grok(c: Conf, b: Build) -> Run:
+def grok_processor(c: Conf, b: Build) -> Run:
     field = c.str("field", required=True)
     patterns = c.str_list("patterns", required=True)
     extra = c.any("pattern_definitions", {}) or {}
