@@ -241,9 +241,10 @@ def score(source: Source, models_dir: Path, key: bytes, *, start: datetime | Non
     docs = anomaly_docs(scored, r, ex, est, meta["version"], window, history=history_windows(frame)[mask])
     anomalous = sum(1 for d in docs if d["siem_pack"]["anomaly"]["is_anomalous"])
     # the shapes one window of one identity cannot show (siem_pack.baselines.shapes)
+    iw = shapes.identity_windows(frame, mask) if mask.any() else None
     found = {"cohort": shapes.cohort_docs(frame, mask, ctx.teams, meta["version"], window),
-             "exfiltration": shapes.exfiltration_docs(frame, mask, meta["version"], window),
-             "burst": shapes.burst_docs(frame, mask, meta["version"], window)}
+             "exfiltration": shapes.exfiltration_docs(frame, mask, meta["version"], window, windows=iw),
+             "burst": shapes.burst_docs(frame, mask, meta["version"], window, windows=iw)}
     for extra in found.values():
         docs += extra
     if only_anomalous:

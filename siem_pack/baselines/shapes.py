@@ -105,7 +105,7 @@ def cohort_docs(frame: pd.DataFrame, scored: np.ndarray, teams: Mapping[str, str
     if frame.empty or not scored.any():
         return []
     df = frame[["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_start", "requests"]].copy()
-    df["team"] = df["user.id"].map(lambda u: teams.get(str(u), ""))
+    df["team"] = df["user.id"].map(teams).fillna("")
     df = df[df["team"] != ""]
     first_scored = frame.loc[scored, "window_start"].min()
     history_start = frame["window_start"].min()
@@ -139,86 +139,96 @@ def cohort_docs(frame: pd.DataFrame, scored: np.ndarray, teams: Mapping[str, str
     return docs
 
 
+@dataclass(frozen=True)
+class IdentityWindows:
+    """The frame per (identity, window), all models together, split at the first scored
+    window: `now` the scored windows, `hist` per identity its earlier ones (how many, busiest
+    requests and completions, usual output/input). `model`/`tier`: the window's busiest model.
+    Built once for the exfiltration and burst checks (`identity_windows`)."""
+
+    now: pd.DataFrame
+    hist: pd.DataFrame
+
+
+def identity_windows(frame: pd.DataFrame, scored: np.ndarray) -> IdentityWindows:
+    first_scored = frame.loc[scored, "window_start"].min()
+    busiest = frame.sort_values(["requests", "gen_ai.request.model"], ascending=[False, True], kind="mergesort")
+    agg: dict[str, Any] = {"requests": ("requests", "sum"), "out": ("output_tokens_sum", "sum"),
+                           "inp": ("input_tokens_sum", "sum"), "models": ("gen_ai.request.model", "nunique"),
+                           "model": ("gen_ai.request.model", "first"), "tier": ("siem_pack.model.tier", "first"),
+                           "new_countries": ("new_countries", "max")}
+    if "new_networks" in frame:
+        agg["new_networks"] = ("new_networks", "max")
+    iw = busiest.groupby(["user.id", "window_start"], sort=True).agg(**agg).reset_index()
+    if "new_networks" not in iw:
+        iw["new_networks"] = 0
+    iw["ratio"] = iw["out"] / iw["inp"].clip(lower=1)
+    earlier = iw[iw["window_start"] < first_scored]
+    hist = earlier.groupby("user.id").agg(
+        windows=("out", "size"), out_max=("out", "max"), requests_max=("requests", "max"),
+        ratio_p95=("ratio", lambda r: float(np.quantile(r, 0.95))))
+    now = iw[iw["window_start"] >= first_scored].join(hist, on="user.id", how="inner")
+    return IdentityWindows(now=now, hist=hist)
+
+
+def _established(now: pd.DataFrame, limits: ShapeLimits) -> pd.DataFrame:
+    """Scored windows of identities with enough earlier windows to have a shape of their own."""
+    return now[now["windows"] >= limits.min_history_windows]
+
+
 def exfiltration_docs(frame: pd.DataFrame, scored: np.ndarray, version: str, window_seconds: int,
-                      limits: ShapeLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
-    """One document per scored (identity, model, window) whose completion volume (and, from a
-    new network, answer-to-prompt ratio) is far above the identity's own earlier windows."""
+                      limits: ShapeLimits = DEFAULT_LIMITS, windows: IdentityWindows | None = None
+                      ) -> list[dict[str, Any]]:
+    """One document per scored (identity, window) whose completion volume (all models; and,
+    from a new country or network, answer-to-prompt ratio) is far above the identity's own
+    earlier windows."""
     if frame.empty or not scored.any():
         return []
-    cols = ["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_start", "input_tokens_sum",
-            "output_tokens_sum", "requests", "new_countries"] + (["new_networks"] if "new_networks" in frame else [])
-    df = frame[cols].copy()
-    first_scored = frame.loc[scored, "window_start"].min()
-    # per identity and window (all models together), then the identity's earlier windows
-    iw = df.groupby(["user.id", "window_start"], sort=True).agg(
-        out=("output_tokens_sum", "sum"), inp=("input_tokens_sum", "sum"))
-    iw["ratio"] = iw["out"] / iw["inp"].clip(lower=1)
-    iw = iw.reset_index()
-    hist = iw[iw["window_start"] < first_scored].groupby("user.id").agg(
-        windows=("out", "size"), out_max=("out", "max"), ratio_p95=("ratio", lambda s: float(np.quantile(s, 0.95))))
+    w = _established((windows or identity_windows(frame, scored)).now, limits)
+    w = w[w["out"] >= limits.min_output_tokens]
+    volume = w["out"] / w["out_max"].clip(lower=1)
+    new_net = (w["new_countries"] + w["new_networks"]) > 0
+    long_answers = w["ratio"] >= np.maximum(limits.min_ratio, limits.ratio_factor * w["ratio_p95"])
+    joined = new_net & long_answers & (volume >= limits.joined_volume_factor)
+    hit = (volume >= limits.volume_factor) | joined
     docs: list[dict[str, Any]] = []
-    now = df[df["window_start"] >= first_scored]
-    for row in now.itertuples(index=False):
-        rec = dict(zip(now.columns, row, strict=True))
-        uid = str(rec["user.id"])
-        if uid not in hist.index or int(hist.at[uid, "windows"]) < limits.min_history_windows:
-            continue  # too little of its own history to judge a shape against
-        out, inp = int(rec["output_tokens_sum"]), int(rec["input_tokens_sum"])
-        if out < limits.min_output_tokens:
-            continue
-        out_max = max(1, int(hist.at[uid, "out_max"]))
-        ratio_p95 = float(hist.at[uid, "ratio_p95"])
-        ratio = out / max(1, inp)
-        countries, networks = int(rec["new_countries"]), int(rec.get("new_networks", 0) or 0)
-        new_net = countries + networks
-        volume = out / out_max
-        long_answers = ratio >= max(limits.min_ratio, limits.ratio_factor * ratio_p95)
-        if volume >= limits.volume_factor:
-            over = volume / limits.volume_factor
-        elif new_net and long_answers and volume >= limits.joined_volume_factor:
-            over = volume / limits.joined_volume_factor
-        else:
-            continue
-        explanation = [f"completion tokens {out} in the window = {volume:.1f} x the identity's busiest earlier window "
-                       f"({out_max})",
-                       f"output/input {ratio:.1f} (its usual 95th percentile {ratio_p95:.2f})"]
-        if new_net:
+    for row, vol, both in zip(w[hit].itertuples(index=False), volume[hit], (new_net & long_answers)[hit], strict=True):
+        out_max = max(1, int(row.out_max))
+        over = vol / limits.volume_factor if vol >= limits.volume_factor else vol / limits.joined_volume_factor
+        countries, networks = int(row.new_countries), int(row.new_networks)
+        explanation = [f"completion tokens {int(row.out)} in the window = {vol:.1f} x the identity's busiest earlier "
+                       f"window ({out_max})",
+                       f"output/input {row.ratio:.1f} (its usual 95th percentile {row.ratio_p95:.2f})"]
+        if countries or networks:
             explanation.append(f"from a network the identity never used before ({countries} new countries, "
                                f"{networks} new networks: source.geo, source.as)")
-        features = {"output_tokens_sum": out, "input_tokens_sum": inp, "output_input_ratio": round(ratio, 2),
-                    "baseline_output_max": out_max, "baseline_ratio_p95": round(ratio_p95, 2),
-                    "new_countries": countries, "new_networks": networks}
-        ws = pd.Timestamp(rec["window_start"]).to_pydatetime()
-        docs.append(_doc("exfiltration", uid, str(rec["gen_ai.request.model"]), str(rec["siem_pack.model.tier"]),
-                         ws, window_seconds, _risk(over * (2.0 if new_net and long_answers else 1.0)), explanation,
-                         features, version, {}))
+        features = {"output_tokens_sum": int(row.out), "input_tokens_sum": int(row.inp),
+                    "output_input_ratio": round(float(row.ratio), 2), "baseline_output_max": out_max,
+                    "baseline_ratio_p95": round(float(row.ratio_p95), 2), "new_countries": countries,
+                    "new_networks": networks, "models": int(row.models)}
+        docs.append(_doc("exfiltration", str(row[0]), str(row.model), str(row.tier),
+                         pd.Timestamp(row.window_start).to_pydatetime(), window_seconds,
+                         _risk(over * (2.0 if both else 1.0)), explanation, features, version, {}))
     return docs
 
 
 def burst_docs(frame: pd.DataFrame, scored: np.ndarray, version: str, window_seconds: int,
-               limits: ShapeLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+               limits: ShapeLimits = DEFAULT_LIMITS, windows: IdentityWindows | None = None) -> list[dict[str, Any]]:
     """One document per scored (identity, window) whose requests (all models) are far above
     the identity's own busiest earlier window."""
     if frame.empty or not scored.any():
         return []
-    first_scored = frame.loc[scored, "window_start"].min()
-    iw = frame.groupby(["user.id", "window_start"], sort=True).agg(
-        requests=("requests", "sum"), models=("gen_ai.request.model", "nunique"),
-        top_model=("gen_ai.request.model", "first"), tier=("siem_pack.model.tier", "first")).reset_index()
-    hist = iw[iw["window_start"] < first_scored].groupby("user.id")["requests"].agg(["size", "max"])
+    w = _established((windows or identity_windows(frame, scored)).now, limits)
+    limit = np.maximum(limits.burst_factor * w["requests_max"].clip(lower=1), float(limits.burst_min_requests))
+    hit = w["requests"] >= limit
     docs: list[dict[str, Any]] = []
-    for row in iw[iw["window_start"] >= first_scored].itertuples(index=False):
-        uid = str(row[0])
-        if uid not in hist.index or int(hist.at[uid, "size"]) < limits.min_history_windows:
-            continue
-        requests, busiest = int(row.requests), max(1, int(hist.at[uid, "max"]))
-        limit = max(limits.burst_factor * busiest, float(limits.burst_min_requests))
-        if requests < limit:
-            continue
+    for row, lim in zip(w[hit].itertuples(index=False), limit[hit], strict=True):
+        requests, busiest = int(row.requests), max(1, int(row.requests_max))
         explanation = [f"{requests} requests in the window over {int(row.models)} model(s) = "
                        f"{requests / busiest:.1f} x the identity's busiest earlier window ({busiest})",
-                       f"limit {limit:g} = max({limits.burst_factor:g} x busiest, {limits.burst_min_requests})"]
+                       f"limit {lim:g} = max({limits.burst_factor:g} x busiest, {limits.burst_min_requests})"]
         features = {"requests": requests, "baseline_requests_max": busiest, "models": int(row.models)}
-        docs.append(_doc("burst", uid, str(row.top_model), str(row.tier), pd.Timestamp(row.window_start).to_pydatetime(),
-                         window_seconds, _risk(requests / limit), explanation, features, version, {}))
+        docs.append(_doc("burst", str(row[0]), str(row.model), str(row.tier),
+                         pd.Timestamp(row.window_start).to_pydatetime(), window_seconds, _risk(requests / lim),
+                         explanation, features, version, {}))
     return docs

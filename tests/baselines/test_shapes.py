@@ -139,3 +139,17 @@ def test_document_ids_are_deterministic_and_distinct_per_kind() -> None:
     b = shapes.exfiltration_docs(df, scored, "v1", 3600) + shapes.burst_docs(df, scored, "v1", 3600)
     assert [d["event"]["id"] for d in a] == [d["event"]["id"] for d in b]
     assert len({d["event"]["id"] for d in a}) == 2
+
+
+def test_exfiltration_counts_the_window_over_all_models_once() -> None:
+    """The baseline is the identity's windows over all models, so is the scored window: two
+    models that each stay under the limit but together pass it make one document, named after
+    the busier model."""
+    ws = SCORED + timedelta(hours=14)
+    split = [_row("u1", "gpt-4o", "internal", ws, 30, inp=2_000, out=12_000),
+             _row("u1", "o1", "confidential", ws, 40, inp=2_000, out=12_000)]  # 6x each, 12x together
+    df, scored = _frame(_identity_history() + split)
+    [doc] = shapes.exfiltration_docs(df, scored, "v1", 3600)
+    assert doc["gen_ai"]["request"]["model"] == "o1"
+    assert doc["siem_pack"]["anomaly"]["features"]["output_tokens_sum"] == 24_000
+    assert doc["siem_pack"]["anomaly"]["features"]["models"] == 2
