@@ -17,7 +17,8 @@ Targets (embedded): 1M events in <= 60 s and <= 2 GiB on 2 cores; 10x events <= 
 (tests/baselines/test_estimator.py) and prints, per seed, the ROC AUC over all injected
 anomalies and per kind, and how many windows of each benign trap reach the top decile.
 
-On the node the events go to a benchmark-only index (streaming_bulk), deleted afterwards.
+On the node the events go to a benchmark-only index (siem_pack.backends.es.write), deleted
+afterwards.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ PEOPLE_PER_100K = 169  # ~590 events per person over 18 days at the default rate
 
 
 def generate(size: int, db: Path) -> dict[str, Any]:
+    from siem_pack.backends.duckdb import Store
     from siem_pack.baselines import synthetic
-    from siem_pack.store import Store
 
     humans = max(8, round(size / 100_000 * PEOPLE_PER_100K))
     u = synthetic.generate(seed=5, humans=humans, services=max(1, humans // 40))
@@ -53,10 +54,10 @@ def job(db: Path, info: dict[str, Any], es_index: str | None) -> dict[str, Any]:
     """One measured run: features, fit, score. Prints its figures as JSON."""
     from datetime import datetime
 
+    from siem_pack.backends.duckdb import Store
     from siem_pack.baselines.estimator import BaselineEstimator
     from siem_pack.baselines.features import FeatureFrameSpec, derive, features_duckdb, features_es
     from siem_pack.baselines.jobs import with_population
-    from siem_pack.store import Store
 
     start, train_end, end = (datetime.fromisoformat(info[k]) for k in ("train_start", "train_end", "end"))
     spec = FeatureFrameSpec(start, end)
@@ -102,11 +103,11 @@ def quality(seed: int) -> str:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
+    from siem_pack.backends.duckdb import Store
     from siem_pack.baselines import synthetic
     from siem_pack.baselines.estimator import BaselineEstimator
     from siem_pack.baselines.features import FeatureFrameSpec, derive, features_duckdb
     from siem_pack.baselines.jobs import with_population
-    from siem_pack.store import Store
 
     u = synthetic.generate(seed=seed)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "q.duckdb") as store:
@@ -154,10 +155,10 @@ def _sub(mode: str, db: Path, info: dict[str, Any], es_index: str | None = None)
 
 def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
     """Stream the events from the DuckDB file into a benchmark-only index."""
-    import duckdb
     from elasticsearch import Elasticsearch
-    from elasticsearch.helpers import streaming_bulk
 
+    from siem_pack.backends import es as port
+    from siem_pack.backends.duckdb import Store
     from siem_pack.baselines.jobs import UNSUPPORTED_ON_TEST_NODE
     from siem_pack.doc import unflatten
     from siem_pack.schema import load_schema
@@ -172,10 +173,11 @@ def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
             "gen_ai.operation.name", "siem_pack.model.tier", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
             "siem_pack.request.bytes", "siem_pack.response.bytes", "siem_pack.policy.verdict", "source.ip",
             "source.geo.country_iso_code", "user_agent.original", "siem_pack.client.version"]
-    con = duckdb.connect(str(db), read_only=True)
-    cur = con.execute("SELECT " + ", ".join(f'"{c}"' for c in cols) + " FROM events")
+    store = Store(db, read_only=True)
+    # the columns the features read, not whole documents (the feature compiler's way: Store.con)
+    cur = store.con.execute("SELECT " + ", ".join(f'"{c}"' for c in cols) + " FROM events")
 
-    def actions() -> Any:
+    def docs() -> Any:
         while True:
             batch = cur.fetchmany(10_000)
             if not batch:
@@ -183,16 +185,17 @@ def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
             for row in batch:
                 flat = {c: v for c, v in zip(cols, row, strict=True) if v is not None}
                 flat["@timestamp"] = format_ts(flat["@timestamp"], "auto")
-                yield {"_index": index, "_id": flat["event.id"], "_source": unflatten(flat)}
+                yield unflatten(flat)
 
     t0 = time.perf_counter()
-    n = 0
-    for ok, _item in streaming_bulk(es, actions(), chunk_size=5000, raise_on_error=True):
-        n += ok
+    try:
+        written = port.write(es, index, docs(), op="index", id_of=lambda d: d["event"]["id"], chunk_size=5000)
+    finally:
+        store.close()
+    written.raise_refused("events", index)
     es.indices.refresh(index=index)
     es.indices.forcemerge(index=index, max_num_segments=1)
-    con.close()
-    return {"indexed": n, "bulk_s": round(time.perf_counter() - t0, 1)}
+    return {"indexed": written.stored, "bulk_s": round(time.perf_counter() - t0, 1)}
 
 
 def delete_index(index: str) -> None:

@@ -37,12 +37,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from siem_pack.backends.duckdb import Store  # noqa: E402
 from siem_pack.integrity.canonical import canonical_bytes, event_dataset, event_time  # noqa: E402
 from siem_pack.integrity.keys import SigningKey  # noqa: E402
 from siem_pack.integrity.seals import leaf_map, leaves_of, make_seal, seal_windows, window_of  # noqa: E402
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals  # noqa: E402
 from siem_pack.integrity.verify import check_seal_content, verify  # noqa: E402
-from siem_pack.store import Store  # noqa: E402
 from tests.integrity.synthetic import START, synthetic_events  # noqa: E402
 
 WINDOW = timedelta(hours=1)
@@ -151,8 +151,8 @@ def duckdb_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None
 
 
 def es_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
-    from elasticsearch import helpers
-
+    from siem_pack.backends import es as port
+    from siem_pack.backends.indices import EVENTS_PATTERN, EVENTS_TARGET, SEALS_INDEX
     from siem_pack.cluster import es_client
     from siem_pack.integrity.store_es import ESEvents, ESSeals, ensure_seals_index
     from siem_pack.schema import load_schema
@@ -165,27 +165,28 @@ def es_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
     es = es_client(ClusterSettings(es_url=url, user=os.environ.get("SIEM_PACK_TEST_ES_USER", "elastic"),
                                    password=os.environ.get("SIEM_PACK_TEST_ES_PASSWORD")))
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    events_index, seals_index = f"{prefix}-logs-siem_pack.bench-default", f"{prefix}-siem-pack-seals"
+    events_index = f"{prefix}-{EVENTS_TARGET.format(format='bench', namespace='default')}"
+    seals_index = f"{prefix}-{SEALS_INDEX}"
     try:
         props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
         es.indices.create(index=events_index, mappings={"dynamic": "strict", "properties": props},
                           settings={"number_of_replicas": 0})
         ensure_seals_index(es, seals_index)
-        helpers.bulk(es, ({"_op_type": "create", "_index": events_index, "_id": d["event"]["id"], "_source": d}
-                          for d in docs), chunk_size=2000)
+        port.write(es, events_index, docs, id_of=lambda d: d["event"]["id"], chunk_size=2000
+                   ).raise_refused("events", events_index)
         es.indices.refresh(index=events_index)
         print(f"Elasticsearch end to end, {len(docs):,} events (best of {repeat} rounds)")
-        source, seals = ESEvents(es, f"{prefix}-logs-siem_pack.*"), ESSeals(es, seals_index)
+        source, seals = ESEvents(es, f"{prefix}-{EVENTS_PATTERN}"), ESSeals(es, seals_index)
 
         def baseline() -> None:
-            for h in helpers.scan(es, index=events_index, query={"query": {"match_all": {}}}, size=2000):
+            for h in port.search_all(es, events_index, {"match_all": {}}, sort=(), page_size=2000):
                 hashlib.sha256(canonical_bytes(h["_source"])).digest()
 
         def unseal() -> None:  # the next round seals from scratch
             es.indices.delete(index=seals_index)
             ensure_seals_index(es, seals_index)
 
-        end_to_end(len(docs), baseline, source, seals, key, unseal, repeat, "scan")
+        end_to_end(len(docs), baseline, source, seals, key, unseal, repeat, "read")
     finally:
         es.options(ignore_status=[404]).indices.delete(index=f"{events_index},{seals_index}")
 

@@ -16,12 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect.fixtures import es_index_fixture
 from siem_pack.detect.rules import load_exceptions, load_rules
-from siem_pack.detect.runner_duckdb import DuckDBBackend
+from siem_pack.detect.runner_duckdb import DuckDBRuleReader
 from siem_pack.detect.schedule import Backend, evaluate, evaluate_tick_by_tick, ticks
 from siem_pack.doc import unflatten
-from siem_pack.store import Store
 from siem_pack.times import format_ts
 
 START = datetime(2026, 11, 2)
@@ -83,12 +83,12 @@ def main() -> None:
     entries = load_exceptions()
     docs = synthetic(args.events, args.hours)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "b.duckdb") as store:
-        store.insert_docs("events", docs)
-        duck = bench("duckdb", DuckDBBackend(store), rules, entries, args.hours, not args.no_baseline)
+        store.write_docs("events", docs)
+        duck = bench("duckdb", DuckDBRuleReader(store), rules, entries, args.hours, not args.no_baseline)
     url = os.environ.get("SIEM_PACK_TEST_ES_URL")
     if url:
         from siem_pack.cluster import es_client
-        from siem_pack.detect.runner_es import ElasticsearchBackend
+        from siem_pack.detect.runner_es import ESRuleReader
         from siem_pack.settings import ClusterSettings
 
         client = es_client(ClusterSettings(es_url=url, user=os.environ.get("SIEM_PACK_TEST_ES_USER", "elastic"),
@@ -97,7 +97,7 @@ def main() -> None:
         try:
             for i in range(0, len(docs), 5000):
                 es_index_fixture(client, index, docs[i:i + 5000])
-            on_es = bench("elasticsearch", ElasticsearchBackend(client, index, index), rules, entries, args.hours,
+            on_es = bench("elasticsearch", ESRuleReader(client, index, index), rules, entries, args.hours,
                           not args.no_baseline)
             print(f"duckdb and elasticsearch alerts identical: {on_es == duck}")
         finally:

@@ -1,7 +1,7 @@
 """siem-pack: continuous auditing of AI model access, on Elasticsearch or embedded on DuckDB.
 
 The flow (see docs/architecture.md): raw logs → ingest (siem_pack.ingest) → ECS events
-(siem_pack.store) → baselines and detections (siem_pack.baselines, siem_pack.detect) →
+(siem_pack.backends.duckdb) → baselines and detections (siem_pack.baselines, siem_pack.detect) →
 alerts and dashboards → containment, case files and metrics.
 """
 

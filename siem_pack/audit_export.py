@@ -1,9 +1,9 @@
-"""Stage 5: the audit export for reviewers. For a period: who accessed which sensitive
+"""Stage 4: the audit export for reviewers. For a period: who accessed which sensitive
 models (tiers confidential and restricted by default), the policy-compliant access rate,
 and the alerts raised with their outcome (workflow status). Written as CSV files and as one
 printable HTML page (`siem-pack audit export --db FILE --from --to --out DIR`).
 
-Reads the embedded store (siem_pack.store): `events` (ingest), `alerts` (siem_pack.detect;
+Reads the embedded store (siem_pack.backends.duckdb): `events` (ingest), `alerts` (siem_pack.detect;
 optional, the export says when there is none). Formatting helpers come from
 siem_pack.report.html.
 """
@@ -19,10 +19,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .backends.duckdb import Store, quote
 from .errors import ConfigError
 from .report.data import Columns
 from .report.html import CSS, fmt_value
-from .store import Store, quote
 from .times import format_ts, parse_ts
 
 SENSITIVE_TIERS = ("confidential", "restricted")

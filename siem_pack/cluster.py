@@ -1,5 +1,6 @@
-"""The edge to a real cluster: an Elasticsearch client built from `ClusterSettings`, with
-transport failures turned into one clear `ClusterError` each (no secret in any message).
+"""Cross-cutting (shared): the edge to a real cluster: an Elasticsearch client built from
+`ClusterSettings`, with transport failures turned into one clear `ClusterError` each (no secret
+in any message).
 
 Used by doctor, ingest, the rule runner, baselines, deploy, seals and response.
 """

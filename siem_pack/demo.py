@@ -1,9 +1,8 @@
-"""The README's main job: `siem-pack demo`, every stage of the embedded default on one
-machine. Simulate a small organisation with labelled attacks (siem_pack.simulate), run the
-whole pipeline (siem_pack.run: ingest, baselines, rules), seal the events
-(siem_pack.integrity, with a throw-away key), score the alerts against the attacks
-(siem_pack.drill.score_run), and write the static report (siem_pack.report).
-"""
+"""Cross-cutting (drills): the README's main job: `siem-pack demo`, every stage of the embedded
+default on one machine. Simulate a small organisation with labelled attacks
+(siem_pack.simulate), run the whole pipeline (siem_pack.run: ingest, baselines, rules), seal the
+events (siem_pack.integrity, with a throw-away key), score the alerts against the attacks
+(siem_pack.drill.score_run), and write the static report (siem_pack.report)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import Store
+from .backends.duckdb import Store
 
 Progress = Callable[[str], None]
 SEVERITIES = ("critical", "high", "medium", "low")

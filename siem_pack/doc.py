@@ -1,4 +1,4 @@
-"""Cross-cutting: dotted field paths over ECS documents.
+"""Cross-cutting (shared): dotted field paths over ECS documents.
 
 A document is nested (`{"user": {"id": "u1"}}`, as ingest writes it and Elasticsearch keeps
 it) or flat (`{"user.id": "u1"}`, as the DuckDB store, the runners and alerts use it).

@@ -1,4 +1,4 @@
-"""`siem-pack doctor`: what a cluster (or the embedded default) can run.
+"""Cross-cutting (deploy), `siem-pack doctor`: what a cluster (or the embedded default) can run.
 
 Probes, read-only: server version and distribution; the ingest processors our pipelines
 need (from `_nodes/ingest`); mapper types our templates use (by simulating a template, which

@@ -1,4 +1,5 @@
-"""Attack drills, the last step: simulate → run → score against the ground truth.
+"""Cross-cutting (drills), the last step: simulate → run → score against the ground
+truth.
 
 Input: a simulation (`siem_pack.simulate`: raw logs, inventory, truth.json) and the alerts
 of a run (`siem_pack.run` on the embedded store, or the Elasticsearch path in
@@ -29,10 +30,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .backends.duckdb import Store
 from .doc import get_field
 from .errors import ConfigError, FindingsError, InputError
 from .run import ALERTS_NAME, DB_NAME, event_span, replay_ticks, run
-from .store import Store
 from .times import parse_ts
 
 RECALL_GATE = 0.95
@@ -442,14 +443,15 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
     The embedded run is made too: its walk-forward anomaly events are written to the
     prefix's anomalies index (same ids), and the rules' learnt thresholds are the same."""
     from . import templates
+    from .backends.indices import ALERTS_INDEX, ANOMALIES_INDEX, EVENTS_PATTERN, EVENTS_TARGET
     from .baselines import jobs
     from .cluster import es_client, translated
     from .detect.alerts import to_doc, write_es
     from .detect.rules import load_exceptions, load_rules
-    from .detect.runner_es import ElasticsearchBackend
+    from .detect.runner_es import ESRuleReader
     from .detect.schedule import evaluate
     from .doctor import probe_cluster
-    from .ingest.runner import DEFAULT_INDEX, ingest
+    from .ingest_job import ingest
     from .simulate import simulate
 
     prefix = index_prefix.rstrip("-") + "-"
@@ -465,23 +467,23 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
         _delete_indices(client, prefix)
         notes = list(templates.install(client, doctor, prefix=prefix).notes)
         summary = ingest([sim.logs_dir], settings=settings, inventory_dir=sim.inventory_dir, geoip_db=sim.networks_path,
-                         index=prefix + DEFAULT_INDEX, dead_letter_db=out_dir / "es-dead-letters.duckdb")
+                         index=prefix + EVENTS_TARGET, dead_letter_db=out_dir / "es-dead-letters.duckdb")
         notes.extend(summary.notes)
         with Store(run_dir / DB_NAME, read_only=True) as store:
             anomalies = list(store.events(table="anomalies"))
             span = event_span(store)
-        anomalies_index = prefix + "siem-pack-anomalies"
+        anomalies_index = prefix + ANOMALIES_INDEX
         jobs.write_anomalies(jobs.Source(settings=settings), anomalies, index=anomalies_index)
         client.indices.refresh(index=f"{prefix}*")
-        backend = ElasticsearchBackend(client, events_index=f"{prefix}logs-siem_pack.*",
-                                       anomalies_index=anomalies_index)
+        backend = ESRuleReader(client, events_index=prefix + EVENTS_PATTERN,
+                               anomalies_index=anomalies_index)
         rules = load_rules(thresholds=embedded.baselines.get("content_thresholds") or None)
         entries = load_exceptions(rule_ids=[r.rule_id for r in rules])
         alerts: list[dict[str, Any]] = []
         if span is not None:
             for rule in sorted(rules, key=lambda r: r.rule_id):
                 alerts.extend(evaluate(rule, backend, replay_ticks(span, rule.interval), entries))
-        write_es(client, alerts, index=prefix + "siem-pack-alerts")
+        write_es(client, alerts, index=prefix + ALERTS_INDEX)
     docs = [to_doc(a) for a in alerts]
     (out_dir / "alerts-es.ndjson").write_text("".join(json.dumps(d, sort_keys=True) + "\n" for d in docs),
                                               encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The one error family. Every error says where (a file and line, a URL, an option) and what.
+"""Cross-cutting (shared): the one error family. Every error says where (a file and line, a URL, an
+option) and what.
 
 The CLI turns these into one line on stderr and an exit code: `ContentError` and
 `FindingsError` exit 1 (the command ran and found something); all others exit 2 (it could

@@ -1,8 +1,8 @@
-"""Our own schemas for the Kibana payloads we emit (`schema/kibana/*.yml`, JSON Schema draft
-2020-12 written as YAML), loaded once and validated here. Runtime validation of rule bodies
-(siem_pack.detect.kibana) and of saved objects and their import request
-(siem_pack.dashboards.checks) uses these alone; Kibana's own published specifications are
-read only by the conformance tests (tests/support/contracts.py).
+"""Cross-cutting (shared): our own schemas for the Kibana payloads we emit (`schema/kibana/*.yml`,
+JSON Schema draft 2020-12 written as YAML), loaded once and validated here. Runtime validation
+of rule bodies (siem_pack.detect.kibana) and of saved objects and their import request
+(siem_pack.dashboards.checks) uses these alone; Kibana's own published specifications are read
+only by the conformance tests (tests/support/contracts.py).
 
 Two forms. A plain file is one schema (`import_request.yml`). A file with `common` and
 `types` holds one schema per kind (`rule.yml` by rule type, `saved_object.yml` by object

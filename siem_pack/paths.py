@@ -1,4 +1,4 @@
-"""Where things are: the bundle's content folders and the embedded store.
+"""Cross-cutting (shared): where things are: the bundle's content folders and the embedded store.
 
 Content folders (`ingest_pipelines/`, `detections/`, `dashboards/`, `inventory/`, `schema/`)
 are found, in this order: under `SIEM_PACK_CONTENT`; as package data of an installed wheel

@@ -1,7 +1,8 @@
-"""The embedded default end to end: raw logs → DuckDB → baselines → every rule → alerts.
+"""Cross-cutting (drills): the embedded default end to end: raw logs → DuckDB → baselines → every
+rule → alerts.
 
 `run(inputs, out_dir, inventory_dir)` chains the stages other modules own:
-  1. ingest (siem_pack.ingest.runner) into `out_dir/siem-pack.duckdb`;
+  1. ingest (siem_pack.ingest_job) into `out_dir/siem-pack.duckdb`;
   2. baselines (siem_pack.baselines.jobs), walk-forward with no look-ahead: each day of the
      input is scored by a model fitted only on the days before it (the first days, with too
      little history, are not scored);
@@ -25,9 +26,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .backends.duckdb import Store
 from .detect.alerts import ALERTS_DDL, write_duckdb
 from .errors import ConfigError, InputError
-from .store import Store
 from .times import format_ts
 
 DB_NAME = "siem-pack.duckdb"
@@ -107,9 +108,9 @@ def run(inputs: Sequence[Path], out_dir: Path, inventory_dir: Path | None = None
 # --- stage 1 → 2 ---------------------------------------------------------------------------
 
 def _ingest(paths: Sequence[Path], db: Path, inventory_dir: Path | None, geoip_db: Path | None) -> dict[str, Any]:
-    from .ingest import runner
+    from . import ingest_job
 
-    return runner.ingest(list(paths), db=db, inventory_dir=inventory_dir, geoip_db=geoip_db).to_dict()
+    return ingest_job.ingest(list(paths), db=db, inventory_dir=inventory_dir, geoip_db=geoip_db).to_dict()
 
 
 def event_span(store: Store) -> tuple[datetime, datetime] | None:
@@ -197,7 +198,7 @@ def replay_ticks(span: tuple[datetime, datetime], interval: timedelta) -> list[d
 def _detect(store: Store, span: tuple[datetime, datetime] | None, detections_dir: Path | None,
             thresholds: dict[str, Any] | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from .detect.rules import load_exceptions, load_rules
-    from .detect.runner_duckdb import DuckDBBackend
+    from .detect.runner_duckdb import DuckDBRuleReader
     from .detect.schedule import evaluate
 
     rules = load_rules(detections_dir, thresholds=thresholds)
@@ -205,7 +206,7 @@ def _detect(store: Store, span: tuple[datetime, datetime] | None, detections_dir
     report: dict[str, Any] = {"loaded": len(rules), "ticks": 0, "per_rule": {}}
     if span is None:
         return report, []
-    backend = DuckDBBackend(store)
+    backend = DuckDBRuleReader(store)
     alerts: list[dict[str, Any]] = []
     for rule in sorted(rules, key=lambda r: r.rule_id):
         tks = replay_ticks(span, rule.interval)

@@ -1,7 +1,7 @@
-"""The event schema as data (`schema/fields.yml`), loaded once into frozen dataclasses.
+"""Stage 2: the event schema as data (`schema/fields.yml`), loaded once into frozen dataclasses.
 
 Consumers: the index templates (siem_pack.templates), the DuckDB `events` table
-(siem_pack.store), and the static checks over rules and dashboards.
+(siem_pack.backends.duckdb), and the static checks over rules and dashboards.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cluster settings shared by every command that talks to a cluster.
+"""Cross-cutting (shared): cluster settings shared by every command that talks to a cluster.
 
 Each option also comes from a `SIEM_PACK_*` variable (see `OPTIONS`). Nothing prompts.
 Secrets are kept out of `repr` so they never reach logs or errors.

@@ -37,6 +37,7 @@ import yaml
 from elasticsearch import ApiError, AuthorizationException, Elasticsearch
 
 from . import __version__
+from .backends.indices import EVENTS_TARGET
 from .doctor import DoctorReport
 from .errors import ClusterError, ContentError
 from .ingest.formats import ENTRY_PIPELINE, FORMATS
@@ -49,7 +50,6 @@ Dynamic = Literal["strict", "false", "true"]
 # event field groups, each one component template: name → field-name predicate prefix
 GROUPS: dict[str, tuple[str, ...]] = {"gen_ai": ("gen_ai.",), "siem_pack": ("siem_pack.",), "ecs": ()}
 EVENT_GROUPS = ("ecs", "gen_ai", "siem_pack")
-EVENTS_PATTERN = "logs-siem_pack.*"
 DEFAULT_NAMESPACE = "default"
 PRIORITY = 200  # above Elastic's built-in `logs` template (100) for logs-*-*
 MANAGED_BY = "siem-pack"
@@ -209,7 +209,8 @@ def write_index_step(alias: str, ilm: bool) -> Step:
     return Step("index", f"{alias}-000001", body)
 
 
-_EVENTS_TARGET = re.compile(r"logs-siem_pack\.([a-z0-9_]+)-[^*,]+$")
+# [prefix]logs-siem_pack.<format>-<namespace>: the format's name is group 1
+_EVENTS_TARGET = re.compile(re.escape(EVENTS_TARGET.partition("{format}")[0]) + r"([a-z0-9_]+)-[^*,]+$")
 
 
 def ensure_write_target(client: Elasticsearch, target: str) -> str:
@@ -242,7 +243,7 @@ def ensure_write_target(client: Elasticsearch, target: str) -> str:
 
 def events_alias(fmt: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """The data stream (or write alias) events of a format go to."""
-    return f"logs-{FORMATS[fmt].dataset}-{namespace}"
+    return EVENTS_TARGET.format(format=FORMATS[fmt].name, namespace=namespace)
 
 
 def install(client: Elasticsearch, report: DoctorReport, prefix: str = "", namespace: str = DEFAULT_NAMESPACE,

@@ -1,4 +1,4 @@
-"""Cross-cutting: timestamps and durations, one way for every stage.
+"""Cross-cutting (shared): timestamps and durations, one way for every stage.
 
 Inside siem-pack a time is a naive UTC datetime. `parse_ts` reads any ISO-8601 form into one,
 `format_ts` writes one back as `…Z` at the precision the reader expects, and `utcnow` is the

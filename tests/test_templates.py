@@ -282,7 +282,7 @@ def _normalized(fmt: str, upstream: bool, fixtures: Path | None) -> list[dict[st
     """The records of the format's own samples (or its upstream ones), normalized by the runner
     (the same events `siem-pack ingest` stores)."""
     from siem_pack.ingest.reader import Record
-    from siem_pack.ingest.runner import normalize_records
+    from siem_pack.ingest_job import normalize_records
 
     samples = FORMATS[fmt].upstream_samples if upstream else FORMATS[fmt].own_samples
     records = [Record(source=str(sample.file(fixtures)), line=i + 1, text=text)

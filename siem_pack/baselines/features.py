@@ -1,6 +1,6 @@
 """Stage 3, step 1: ECS events → a feature frame, one row per (identity, model, window).
 
-Input: the DuckDB `events` table (siem_pack.store) or the `logs-siem_pack.*` indices. The
+Input: the DuckDB `events` table (siem_pack.backends.duckdb) or the `logs-siem_pack.*` indices. The
 aggregation runs in the engine either way: DuckDB SQL (`features_duckdb`) or Elasticsearch
 composite aggregations paged with `after_key` (`features_es`); no raw event ever reaches
 Python, so memory grows with rows, not events. Both return the same *base frame*; `derive`
@@ -22,16 +22,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from ..backends import es
+from ..backends.duckdb import Store
 from ..errors import ConfigError, InputError
-from ..store import Store
 from ..times import format_ts, parse_duration, parse_ts
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 KEYS = ["user.id", "gen_ai.request.model", "siem_pack.model.tier", "window_start"]
 
@@ -223,8 +227,18 @@ GROUP BY ALL
 
 
 # -- Elasticsearch ------------------------------------------------------------------------------
-def es_aggregation(spec: FeatureFrameSpec, page_size: int = 1000) -> dict[str, Any]:
-    """The composite aggregation (one page); `after` is added by the pager."""
+def es_sources(spec: FeatureFrameSpec) -> list[dict[str, Any]]:
+    """The composite aggregation's sources: the base frame's keys, the window last."""
+    return [
+        {"user.id": {"terms": {"field": "user.id"}}},
+        {"gen_ai.request.model": {"terms": {"field": "gen_ai.request.model"}}},
+        {"siem_pack.model.tier": {"terms": {"field": "siem_pack.model.tier", "missing_bucket": True}}},
+        {"window_ms": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{spec.window_seconds}s"}}},
+    ]
+
+
+def es_aggregations() -> dict[str, Any]:
+    """The sub-aggregations of each composite bucket, one per aggregate and list column."""
     sub: dict[str, Any] = {}
     for name, (kind, fld, arg) in AGGREGATES.items():
         if kind == "count":
@@ -239,41 +253,18 @@ def es_aggregation(spec: FeatureFrameSpec, page_size: int = 1000) -> dict[str, A
             sub[name] = {"filter": {"term": {fld: arg}}}
     for col, fld in LISTS.items():
         sub[col] = {"terms": {"field": fld, "size": LIST_SIZE, "order": {"_key": "asc"}}}
-    return {
-        "composite": {
-            "size": page_size,
-            "sources": [
-                {"user.id": {"terms": {"field": "user.id"}}},
-                {"gen_ai.request.model": {"terms": {"field": "gen_ai.request.model"}}},
-                {"siem_pack.model.tier": {"terms": {"field": "siem_pack.model.tier", "missing_bucket": True}}},
-                {"window_ms": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{spec.window_seconds}s"}}},
-            ],
-        },
-        "aggs": sub,
-    }
+    return sub
 
 
-def es_pages(client: Any, index: str, spec: FeatureFrameSpec, page_size: int = 1000,
-             on_page: Callable[[dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
-    """Composite buckets, page by page through `after_key`. `on_page` sees each raw response
-    (the benchmark reads `took` from it)."""
-    agg = es_aggregation(spec, page_size)
+def es_pages(client: Elasticsearch, index: str, spec: FeatureFrameSpec, page_size: int = 1000,
+             on_page: Callable[[Mapping[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Composite buckets of [start, end), page by page through `after_key`
+    (siem_pack.backends.es.composite_all; the request cache off, so a benchmark measures
+    the node's work). `on_page` sees each raw response (the benchmark reads `took`)."""
     query = {"range": {"@timestamp": {"gte": format_ts(spec.start), "lt": format_ts(spec.end),
                                       "format": "strict_date_optional_time"}}}
-    after: dict[str, Any] | None = None
-    while True:
-        if after is not None:
-            agg["composite"]["after"] = after
-        resp = client.search(index=index, size=0, query=query, aggs={"f": agg}, track_total_hits=False,
-                             request_cache=False)
-        body = resp.body if hasattr(resp, "body") else resp
-        if on_page is not None:
-            on_page(body)
-        comp = body.get("aggregations", {}).get("f", {})
-        yield from comp.get("buckets", [])
-        after = comp.get("after_key")
-        if not comp.get("buckets") or after is None:
-            return
+    return es.composite_all(client, index, query, es_sources(spec), es_aggregations(), page_size=page_size,
+                            on_page=on_page, request_cache=False)
 
 
 def _es_row(b: Mapping[str, Any]) -> dict[str, Any]:
@@ -298,8 +289,8 @@ def _es_row(b: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def features_es(client: Any, index: str, spec: FeatureFrameSpec, page_size: int = 1000,
-                on_page: Callable[[dict[str, Any]], None] | None = None,
+def features_es(client: Elasticsearch, index: str, spec: FeatureFrameSpec, page_size: int = 1000,
+                on_page: Callable[[Mapping[str, Any]], None] | None = None,
                 chunk_seconds: int = 2 * 86400) -> pd.DataFrame:
     """The base frame from Elasticsearch composite aggregations over `index` (a pattern).
     Each page of a composite aggregation visits every document its query matches, so the

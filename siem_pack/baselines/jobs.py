@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..backends import es
+from ..backends.duckdb import Store
+from ..backends.indices import ANOMALIES_INDEX, EVENTS_PATTERN
 from ..cluster import es_client, translated
 from ..errors import ConfigError
 from ..schema import load_schema
 from ..settings import ClusterSettings
-from ..store import Store
 from ..times import format_ts, utcnow
 from . import artifacts, shapes
 from .estimator import BaselineEstimator
@@ -44,8 +46,6 @@ from .features import (
     features_es,
 )
 
-EVENTS_PATTERN = "logs-siem_pack.*"
-ANOMALIES_INDEX = "siem-pack-anomalies"
 POPULATIONS = {"tier": "siem_pack.model.tier", "team": "team"}
 UNSUPPORTED_ON_TEST_NODE = frozenset({"match_only_text", "wildcard", "constant_keyword"})
 
@@ -261,25 +261,16 @@ def write_anomalies(source: Source, docs: list[dict[str, Any]], index: str = ANO
         return 0, 0
     if not source.on_cluster:
         with Store(source.db) as store:
-            return store.insert_docs("anomalies", docs)
+            return store.write_docs("anomalies", docs)
     assert source.settings is not None
-    from elasticsearch.helpers import streaming_bulk
-
     client = es_client(source.settings)
     with translated(source.settings.require_es()):
-        if not client.indices.exists(index=index):
-            props = load_schema().es_properties(UNSUPPORTED_ON_TEST_NODE)
-            client.options(ignore_status=[400]).indices.create(index=index, mappings={"properties": props})
-        stored = present = 0
-        actions = ({"_op_type": "create", "_index": index, "_id": d["event"]["id"], "_source": d} for d in docs)
-        for ok, item in streaming_bulk(client, actions, raise_on_error=False, refresh="wait_for"):
-            if ok:
-                stored += 1
-            elif item.get("create", {}).get("status") == 409:
-                present += 1
-            else:
-                raise ConfigError(f"cannot write an anomaly: {item.get('create', {}).get('error')}", where=index)
-    return stored, present
+        props = load_schema().es_properties(UNSUPPORTED_ON_TEST_NODE)
+        es.ensure_index(client, index, {"mappings": {"properties": props}})
+        written = es.write(client, index, docs, id_of=lambda d: d["event"]["id"], refresh="wait_for")
+    if written.refused:
+        raise ConfigError(f"cannot write an anomaly: {written.refused[0].error}", where=index)
+    return written.stored, written.present
 
 
 def refresh_content(models_dir: Path, key: bytes, *, dashboards_out: Path | None = None,

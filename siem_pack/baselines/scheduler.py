@@ -37,6 +37,7 @@ from typing import Any, TextIO, TypeVar
 
 import yaml
 
+from ..backends.indices import ANOMALIES_INDEX, EVENTS_PATTERN
 from ..errors import ConfigError, SiemPackError
 from ..settings import OPTIONS, ClusterSettings
 from ..times import parse_ts, utcnow
@@ -171,7 +172,7 @@ def _settings(o: JobOptions) -> ClusterSettings:
 def _source(o: JobOptions) -> jobs.Source:
     settings = _settings(o)
     return jobs.Source(db=o.path("--db"), settings=settings if settings.has_cluster else None,
-                       index=o.text("--index", jobs.EVENTS_PATTERN))
+                       index=o.text("--index", EVENTS_PATTERN))
 
 
 def _models_dir(o: JobOptions) -> Path:
@@ -196,7 +197,7 @@ def score(o: JobOptions) -> dict[str, Any]:
     """`jobs score`: jobs.score, with the command's options."""
     return jobs.score(_source(o), _models_dir(o), load_key(o.path("--key-file")), start=o.time("--start"),
                       end=o.time("--end"), context=_context(o),
-                      anomalies_index=o.text("--anomalies-index", jobs.ANOMALIES_INDEX),
+                      anomalies_index=o.text("--anomalies-index", ANOMALIES_INDEX),
                       only_anomalous=o.flag("--only-anomalous"))
 
 

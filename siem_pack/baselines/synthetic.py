@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..backends.duckdb import Store, quote
 from ..doc import unflatten
-from ..store import Store, quote
 from ..times import format_ts
 from .features import Grant, IdentityContext
 

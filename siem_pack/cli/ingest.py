@@ -1,4 +1,4 @@
-"""`siem-pack ingest`: wraps siem_pack.ingest.runner (read → normalize → store, with the
+"""`siem-pack ingest`: wraps siem_pack.ingest_job (read → normalize → store, with the
 ingest invariant printed per format)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..backends.indices import DEAD_LETTER_INDEX, EVENTS_TARGET
 from ..settings import ClusterSettings
 from .options import cluster_options, db_option, format_choices, geoip_option, json_option
 
@@ -20,9 +21,9 @@ from .options import cluster_options, db_option, format_choices, geoip_option, j
 @db_option
 @cluster_options
 @click.option("--namespace", default="default", show_default=True, help="Data stream namespace.")
-@click.option("--index", "index", default="logs-siem_pack.{format}-{namespace}", show_default=True,
+@click.option("--index", "index", default=EVENTS_TARGET, show_default=True,
               help="Target index on Elasticsearch ({format} and {namespace} are filled in).")
-@click.option("--dead-letter-index", default="siem-pack-dead-letters", show_default=True,
+@click.option("--dead-letter-index", default=DEAD_LETTER_INDEX, show_default=True,
               help="With --es-url and no --db: the cluster index that keeps dead letters (deployed with the bundle).")
 @click.option("--inventory", "inventory_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Inventory folder (default: the bundle's inventory/).")
@@ -63,7 +64,7 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
       siem-pack ingest bedrock.log --keep-content hashed
       siem-pack ingest logs/ --es-url https://es:9200 --api-key "$KEY" --json
     """
-    from ..ingest import runner
+    from .. import ingest_job
 
     kwargs: dict[str, Any] = {"inventory_dir": inventory_dir, "namespace": namespace, "index": index,
                               "dead_letter_index": dead_letter_index,
@@ -77,14 +78,14 @@ def ingest(paths: tuple[Path, ...], fmt: str, db: Path | None, settings: Cluster
             raise click.UsageError("--follow takes exactly one file")
         click.echo(f"siem-pack: following {paths[0]} (Ctrl-C to stop)", err=True)
 
-        def show(s: runner.IngestSummary) -> None:
+        def show(s: ingest_job.IngestSummary) -> None:
             t = s.total
             click.echo(f"siem-pack: +{t.read} read, {t.stored} stored, {t.already_present} already present, "
                        f"{t.dropped} dropped, {t.dead_lettered} dead-lettered", err=True)
-        summary = runner.follow(paths[0], fmt, db=db, settings=cluster, on_summary=show, **kwargs)
+        summary = ingest_job.follow(paths[0], fmt, db=db, settings=cluster, on_summary=show, **kwargs)
     else:
-        summary = _with_progress(lambda progress: runner.ingest(list(paths), fmt, db=db, settings=cluster,
-                                                                progress=progress, **kwargs), paths, as_json)
+        summary = _with_progress(lambda progress: ingest_job.ingest(list(paths), fmt, db=db, settings=cluster,
+                                                                    progress=progress, **kwargs), paths, as_json)
     for note in summary.notes:
         click.echo(f"siem-pack: {note}", err=True)
     click.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if as_json else summary.render())
@@ -96,7 +97,7 @@ def _with_progress(fn: Any, paths: tuple[Path, ...], quiet: bool) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..ingest.runner import count_records
+    from ..ingest_job import count_records
 
     console = Console(stderr=True)
     if quiet or not console.is_terminal:

@@ -10,14 +10,14 @@ from typing import Any
 
 import click
 
+from ..backends.indices import EVENTS_PATTERN, SEALS_INDEX
 from ..errors import ConfigError, FindingsError
-from ..integrity.backend import open_backend
+from ..integrity.backend import open_evidence
 from ..integrity.head import HEAD_ENV, seal_anchored
 from ..integrity.keys import generate_key_file as _generate
 from ..integrity.keys import load_signing_key
 from ..integrity.seals import SealReport
 from ..integrity.store_duckdb import head_path
-from ..integrity.store_es import EVENTS_PATTERN, SEALS_INDEX
 from ..integrity.verify import EventProof, VerifyReport, verify_event, verify_events
 from ..integrity.verify import verify as _verify
 from ..paths import default_db
@@ -85,7 +85,7 @@ def seal(settings: ClusterSettings, db: Path | None, events_index: str, seals_in
     win, gr = parse_duration(window, where="--window"), parse_duration(grace, where="--grace")
     now = parse_time(now_text, "--now")
     head_file = _head_file(settings, db, head)
-    with open_backend(settings, db, events_index=events_index, seals_index=seals_index) as (source, store):
+    with open_evidence(settings, db, events_index=events_index, seals_index=seals_index) as (source, store):
         report = seal_anchored(source, store, key, head_file, init=init_head, window=win, grace=gr, now=now)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else _render_seal(report, key.key_id))
 
@@ -144,7 +144,7 @@ def verify(settings: ClusterSettings, db: Path | None, events_index: str, seals_
     """
     trusted = list(trust) or [k for k in re.split(r"[,\s]+", os.environ.get(TRUST_ENV, "")) if k] or None
     start, end = parse_time(from_text, "--from"), parse_time(to_text, "--to")
-    with open_backend(settings, db, events_index=events_index, seals_index=seals_index, read_only=True) as (src, st):
+    with open_evidence(settings, db, events_index=events_index, seals_index=seals_index, read_only=True) as (src, st):
         if event_ids:
             proofs = (verify_events(src, st, list(event_ids), trusted) if len(event_ids) > 1
                       else [verify_event(src, st, event_ids[0], trusted)])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..backends.indices import ANOMALIES_INDEX, EVENTS_PATTERN
 from ..settings import ClusterSettings
 from .options import cluster_options, db_option, parse_time
 
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
     from ..baselines.features import IdentityContext
 
 # kept here so `--help` does not import scikit-learn (siem_pack.baselines.jobs has the same)
-EVENTS_PATTERN = "logs-siem_pack.*"
-ANOMALIES_INDEX = "siem-pack-anomalies"
 POPULATIONS = ("team", "tier")
 
 

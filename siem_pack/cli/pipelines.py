@@ -62,7 +62,7 @@ def test_cmd(file: Path, fmt: str, inventory_dir: Path | None, geoip_db: Path | 
       siem-pack pipelines test spend.json --format litellm_spend | jq .gen_ai
     """
     from ..ingest.pipeline import load_pipelines
-    from ..ingest.runner import normalize_file
+    from ..ingest_job import normalize_file
 
     ps = load_pipelines(inventory_dir=inventory_dir, geoip_db=geoip_db)
     result = normalize_file(file, fmt, pipelines=ps)

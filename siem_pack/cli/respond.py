@@ -17,7 +17,7 @@ from ..respond import cases as cases_lib
 from ..respond import metrics as metrics_lib
 from ..respond import workflow as workflow_lib
 from ..respond.actions import ACTIONS, ENV, Targets
-from ..respond.backend import open_backend
+from ..respond.backend import open_response_store
 from ..respond.levels import tier_of
 from ..respond.respond import default_actor, respond, undo
 from ..settings import ClusterSettings
@@ -78,7 +78,7 @@ def respond_cmd(alert_id: str | None, execute: bool, only: str | None, undo_rece
     """
     t = Targets.from_env(es=settings, **targets)
     who = actor or default_actor()
-    with open_backend(settings, db, prefix) as backend:
+    with open_response_store(settings, db, prefix) as backend:
         if undo_receipt:
             rec = undo(backend, undo_receipt, t, who, execute)
             receipts = [rec]
@@ -142,7 +142,7 @@ def case_build_cmd(alert_id: str, out_dir: Path, hours: float, to_kibana: bool, 
       siem-pack case build 3f2a…c9 --out cases/3f2a
       siem-pack case build 3f2a…c9 --out cases/3f2a --kibana --kibana-url https://kibana:5601
     """
-    with open_backend(settings, db, prefix) as backend:
+    with open_response_store(settings, db, prefix) as backend:
         case = cases_lib.build_case(backend, alert_id, load_inventory(inventory_dir), hours)
     paths = cases_lib.write_case(case, out_dir)
     kibana_case = None
@@ -194,7 +194,7 @@ def alerts_list_cmd(status: str | None, from_text: str | None, to_text: str | No
       siem-pack alerts list --sort time --json
     """
     inventory = load_inventory(inventory_dir)
-    with open_backend(settings, db, prefix) as backend:
+    with open_response_store(settings, db, prefix) as backend:
         rows = workflow_lib.listing(backend, status, parse_time(from_text, "--from"), parse_time(to_text, "--to"),
                                     order, lambda a: tier_of(a, inventory))
     if as_json:
@@ -218,7 +218,7 @@ def _change_command(name: str, to_status: str, doc: str) -> click.Command:
     @json_option
     def cmd(alert_id: str, actor: str, reason: str, settings: ClusterSettings, db: Path | None, prefix: str,
             as_json: bool) -> None:
-        with open_backend(settings, db, prefix) as backend:
+        with open_response_store(settings, db, prefix) as backend:
             doc = workflow_lib.change(backend, alert_id, to_status, actor, reason)
         w = doc["siem_pack"]["workflow"]
         click.echo(json.dumps(doc) if as_json else f"alert {alert_id[:12]}: {w['from_status']} → {w['to_status']} "
@@ -251,7 +251,7 @@ def metrics_cmd(from_text: str | None, to_text: str | None, sim_dir: Path | None
         from ..paths import default_db
 
         truth, ids = load_truth(sim_dir, db or default_db())
-    with open_backend(settings, db, prefix) as backend:
+    with open_response_store(settings, db, prefix) as backend:
         report = metrics_lib.compute(backend, parse_time(from_text, "--from"), parse_time(to_text, "--to"), truth, ids)
         written = 0 if no_write else metrics_lib.write(backend, report)
     if as_json:

@@ -8,10 +8,9 @@ from typing import Any
 
 import click
 
+from ..backends.indices import ALERTS_INDEX, EVENTS_PATTERN
 from ..cluster import es_client, translated
 from ..detect import api as lib
-from ..detect.alerts import ALERTS_INDEX
-from ..detect.rules import EVENTS_INDEX
 from ..settings import ClusterSettings
 from .options import cluster_options, db_option, json_option
 
@@ -127,7 +126,7 @@ def export_cmd(out: Path, as_json: bool) -> None:
 @click.option("--end", default=None, help="Period end, ISO-8601 UTC (default now with --last).")
 @click.option("--last", default=None, help="Period length ending at --end or now (e.g. 24h, 7d).")
 @click.option("--rule", "only", multiple=True, help="Only this rule (file stem or rule_id); repeatable.")
-@click.option("--index", default=EVENTS_INDEX, show_default=True, help="Event index pattern (with --es-url).")
+@click.option("--index", default=EVENTS_PATTERN, show_default=True, help="Event index pattern (with --es-url).")
 @click.option("--alerts-index", default=ALERTS_INDEX, show_default=True, help="Alert index (with --es-url).")
 @json_option
 def run_cmd(settings: ClusterSettings, db: Path | None, start: str | None, end: str | None, last: str | None,

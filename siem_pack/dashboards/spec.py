@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar, cast
 import jinja2
 import yaml
 
+from ..backends.indices import ALERTS_INDEX, ANOMALIES_INDEX, EVENTS_PATTERN, METRICS_INDEX, SEALS_INDEX
 from ..errors import ContentError, SiemPackError, collect
 from ..paths import content_dir
 
@@ -66,14 +67,15 @@ class IndexSpec:
     runtime_fields: tuple[RuntimeField, ...] = ()
 
 
-# The vocabulary of `index:` in a spec (DESIGN.md, shared contracts).
+# The vocabulary of `index:` in a spec (DESIGN.md, shared contracts). A data view's id is its
+# index's name (the events' view: siem-pack-events).
 INDEXES: dict[str, IndexSpec] = {
-    "events": IndexSpec("events", "logs-siem_pack.*", "events", "@timestamp", "siem-pack-events",
+    "events": IndexSpec("events", EVENTS_PATTERN, "events", "@timestamp", "siem-pack-events",
                         "siem-pack events"),
-    "anomalies": IndexSpec("anomalies", "siem-pack-anomalies", "anomalies", "@timestamp", "siem-pack-anomalies",
+    "anomalies": IndexSpec("anomalies", ANOMALIES_INDEX, "anomalies", "@timestamp", ANOMALIES_INDEX,
                            "siem-pack anomalies"),
     "alerts": IndexSpec(
-        "alerts", "siem-pack-alerts", "alerts", "@timestamp", "siem-pack-alerts", "siem-pack alerts",
+        "alerts", ALERTS_INDEX, "alerts", "@timestamp", ALERTS_INDEX, "siem-pack alerts",
         runtime_fields=(RuntimeField(
             name="siem_pack.alert.detection_delay_seconds", type="double",
             painless=("if (doc['kibana.alert.original_time'].size() > 0 && doc['@timestamp'].size() > 0) { "
@@ -81,8 +83,8 @@ INDEXES: dict[str, IndexSpec] = {
                       "doc['kibana.alert.original_time'].value.toInstant().toEpochMilli()) / 1000.0); }"),
             sql='epoch("@timestamp") - epoch("kibana.alert.original_time")'),),
     ),
-    "seals": IndexSpec("seals", "siem-pack-seals", "seals", "window_start", "siem-pack-seals", "siem-pack seals"),
-    "metrics": IndexSpec("metrics", "siem-pack-metrics", "metrics", "@timestamp", "siem-pack-metrics",
+    "seals": IndexSpec("seals", SEALS_INDEX, "seals", "window_start", SEALS_INDEX, "siem-pack seals"),
+    "metrics": IndexSpec("metrics", METRICS_INDEX, "metrics", "@timestamp", METRICS_INDEX,
                          "siem-pack metrics"),
 }
 

@@ -1,4 +1,4 @@
-"""Stage 6: deploy the bundle into an existing cluster (plan, deploy, status, uninstall).
+"""Cross-cutting (deploy): deploy the bundle into an existing cluster (plan, deploy, status, uninstall).
 
 `bundle.collect()` gathers every object the pack owns (from templates, pipelines, roles,
 rules, dashboards); `state.read()` reads what the cluster has; `plan.plan()` compares them

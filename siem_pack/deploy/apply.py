@@ -1,5 +1,5 @@
-"""The only writer of deploy: applies a plan's pending changes in dependency order,
-removes what we own (uninstall), and rotates job keys.
+"""Cross-cutting (deploy): the only writer of deploy: applies a plan's pending changes in
+dependency order, removes what we own (uninstall), and rotates job keys.
 
 A failure midway raises `DeployError` naming what was applied and what was not; running
 deploy again completes the job (every step is an idempotent PUT-by-id, a create-if-absent,

@@ -1,4 +1,5 @@
-"""The bundle: every object siem-pack owns on a cluster, in dependency order.
+"""Cross-cutting (deploy), the bundle: every object siem-pack owns on a cluster, in dependency
+order.
 
 Each object carries its content hash (SHA-256 of its canonical body without our marker) and
 our bundle version (`siem_pack.templates.marker`): in `_meta` on Elasticsearch objects,
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..backends.indices import APPROVALS_INDEX
 from ..doctor import DoctorReport
 from ..errors import ContentError
 from ..paths import content_dir
@@ -124,7 +126,7 @@ def collect(report: DoctorReport, prefix: str = "", kibana: bool = True, kibana_
         notes.append(f"ingest pipelines skipped ({len(pipelines)}): the cluster lacks processors "
                      f"{', '.join(report.missing_processors) or '(none reported)'}; events must arrive normalized "
                      "(siem-pack ingest --es-url normalizes them with the offline executor)")
-    objects.append(DeployObject("index", f"{prefix}siem-pack-approvals", {"aliases": {}}))
+    objects.append(DeployObject("index", prefix + APPROVALS_INDEX, {"aliases": {}}))
     if report.has("security"):
         roles = load_roles()
         for role in roles:

@@ -1,4 +1,4 @@
-"""What the deploy CLI calls: plan, deploy, status, uninstall, keys rotate.
+"""Cross-cutting (deploy): what the deploy CLI calls: plan, deploy, status, uninstall, keys rotate.
 
 Each builds the clients from `ClusterSettings`, probes the cluster with doctor, collects
 the bundle for it, and plans; only `deploy`, `uninstall` and `rotate` go on to write.
@@ -14,6 +14,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
+from ..backends import es
 from ..cluster import es_client, translated
 from ..doctor import probe_cluster
 from ..settings import ClusterSettings
@@ -122,11 +123,10 @@ def _recent(ts: str | None, now: datetime) -> bool:
 
 def _last_run(client: Elasticsearch, index: str) -> str | None:
     try:
-        res = client.search(index=index, size=1, sort=[{"@timestamp": {"order": "desc", "unmapped_type": "date"}}],
-                            source_includes=["@timestamp"], ignore_unavailable=True).body
+        hits = es.first(client, index, {"match_all": {}}, 1, sort=[es.by("@timestamp", "date", "desc")],
+                        source=["@timestamp"])
     except ApiError:
         return None
-    hits = res.get("hits", {}).get("hits", [])
     return str(hits[0]["_source"].get("@timestamp")) if hits else None
 
 

@@ -1,4 +1,4 @@
-"""The edge to Kibana: a small client for the few APIs the pack uses.
+"""Cross-cutting (deploy): the edge to Kibana: a small client for the few APIs the pack uses.
 
 Every state-changing call sends `kbn-xsrf`; detection-engine calls send
 `Elastic-Api-Version: 2023-10-31`; spaces are a `/s/<space>` prefix. Rule and saved-object

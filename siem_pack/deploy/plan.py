@@ -1,5 +1,6 @@
-"""Compare the bundle with the cluster: per object create, update (with a short diff),
-unchanged, or drifted (changed by hand since we deployed it). Returns data; prints nothing.
+"""Cross-cutting (deploy): compare the bundle with the cluster: per object create, update (with a
+short diff), unchanged, or drifted (changed by hand since we deployed it). Returns data; prints
+nothing.
 
 How an object is judged, from its installed body and our marker in it:
 - absent → `create`;

@@ -1,4 +1,4 @@
-"""What the cluster has now, for each object of the bundle (read-only).
+"""Cross-cutting (deploy): what the cluster has now, for each object of the bundle (read-only).
 
 Elasticsearch objects through the client; Kibana objects through `KibanaClient`. Each
 reader returns the installed body (or None when absent), in the same shape as the bundle's,
@@ -13,7 +13,8 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from ..templates import EVENTS_PATTERN, MANAGED_BY, own_indices
+from ..backends.indices import EVENTS_PATTERN
+from ..templates import MANAGED_BY, own_indices
 from .bundle import DeployObject
 from .kibana import KibanaClient
 

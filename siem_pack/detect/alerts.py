@@ -1,5 +1,7 @@
-"""Stage 4 input: the one alert shape both runners return, and where alerts are written
-(the DuckDB `alerts` table; the Elasticsearch index `siem-pack-alerts`, create-only).
+"""Stage 3 → 4: the one alert shape both runners return, and where alerts are written
+(the DuckDB `alerts` table; the Elasticsearch index `siem-pack-alerts`, create-only), both
+through the storage ports (siem_pack.backends: `Store.write_rows` / `search_all`,
+`es.write_each` / `es.write` / `es.search_all`).
 
 Field names are Kibana's (DESIGN.md "Shared contracts"). `kibana.alert.uuid` is a hash of
 rule id + grouping values + source event ids, so a re-run or an overlapping window yields
@@ -14,12 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..backends import es
+from ..backends.duckdb import Store
+from ..backends.indices import ALERTS_INDEX
 from ..doc import flatten, unflatten
 from ..errors import ClusterError
-from ..store import Store
 from ..times import format_ts, parse_ts
 from . import episodes
 from .rules import ENTITY_FIELDS
@@ -29,7 +34,6 @@ if TYPE_CHECKING:
 
     from .rules import Rule
 
-ALERTS_INDEX = "siem-pack-alerts"
 MAX_ANCESTORS = 100
 # copied from the source event when it has them: what the episode ranking reads
 CONTEXT_FIELDS = ("siem_pack.model.tier", "siem_pack.anomaly.risk_score")
@@ -142,21 +146,25 @@ def write_duckdb(store: Store, alerts: Iterable[Mapping[str, Any]]) -> tuple[int
     store.ensure_table(ALERTS_DDL)
     alerts = list(alerts)
     _advance_duckdb(store, alerts)
-    rows = [
-        (a["kibana.alert.uuid"], parse_ts(a["@timestamp"]), a["kibana.alert.rule.rule_id"], a["kibana.alert.rule.name"],
-         a["kibana.alert.rule.type"], a["kibana.alert.severity"], a["kibana.alert.risk_score"],
-         parse_ts(a["kibana.alert.original_time"]), list(a["kibana.alert.ancestors"]),
-         a["kibana.alert.workflow_status"], a.get("kibana.alert.reason"), a.get("user.id"),
-         a.get("siem_pack.api_key.id"), a.get("gen_ai.request.model"), a.get("source.ip"),
-         json.dumps(to_doc(a), sort_keys=True, default=str))
-        for a in alerts
-    ]
+    rows = [_row(a) for a in alerts]
     if not rows:
         return 0, 0
-    before = store.count("alerts")
-    store.con.executemany(f"INSERT INTO alerts VALUES ({', '.join(['?'] * 16)}) ON CONFLICT DO NOTHING", rows)
-    stored = store.count("alerts") - before
+    stored = store.write_rows("alerts", rows, on_conflict="nothing")
     return stored, len(rows) - stored
+
+
+def _row(a: Mapping[str, Any]) -> dict[str, Any]:
+    """The `alerts` row of a flat alert: the columns of ALERTS_DDL, then the whole document."""
+    return {"kibana.alert.uuid": a["kibana.alert.uuid"], "@timestamp": parse_ts(a["@timestamp"]),
+            "kibana.alert.rule.rule_id": a["kibana.alert.rule.rule_id"],
+            "kibana.alert.rule.name": a["kibana.alert.rule.name"], "kibana.alert.rule.type": a["kibana.alert.rule.type"],
+            "kibana.alert.severity": a["kibana.alert.severity"], "kibana.alert.risk_score": a["kibana.alert.risk_score"],
+            "kibana.alert.original_time": parse_ts(a["kibana.alert.original_time"]),
+            "kibana.alert.ancestors": list(a["kibana.alert.ancestors"]),
+            "kibana.alert.workflow_status": a["kibana.alert.workflow_status"],
+            "kibana.alert.reason": a.get("kibana.alert.reason"), "user.id": a.get("user.id"),
+            "siem_pack.api_key.id": a.get("siem_pack.api_key.id"), "gen_ai.request.model": a.get("gen_ai.request.model"),
+            "source.ip": a.get("source.ip"), "doc": json.dumps(to_doc(a), sort_keys=True, default=str)}
 
 
 def _advance_duckdb(store: Store, alerts: Sequence[Mapping[str, Any]]) -> int:
@@ -164,14 +172,15 @@ def _advance_duckdb(store: Store, alerts: Sequence[Mapping[str, Any]]) -> int:
     eps = {str(a["kibana.alert.uuid"]): a for a in alerts if episodes.INSTANCE_ID in a}
     if not eps:
         return 0
-    rows = store.con.execute('SELECT "kibana.alert.uuid", doc FROM alerts WHERE list_contains(?, "kibana.alert.uuid")',
-                             [list(eps)]).fetchall()
+    stored = list(store.search_all("alerts", 'list_contains(?, "kibana.alert.uuid")', [list(eps)],
+                                   order=("kibana.alert.uuid",)))
     changed = 0
-    for uid, text in rows:
-        doc = json.loads(text)
+    for doc in stored:
+        uid = str(doc["kibana"]["alert"]["uuid"])
         new = episodes.merge(flatten(doc), eps[uid])
         if new is not None:
             _deep_update(doc, unflatten(new))
+            # an update of one column in place: the port has no partial update of a row
             store.con.execute('UPDATE alerts SET doc = ? WHERE "kibana.alert.uuid" = ?',
                               [json.dumps(doc, sort_keys=True, default=str), uid])
             changed += 1
@@ -189,68 +198,63 @@ def _deep_update(doc: dict[str, Any], changes: Mapping[str, Any]) -> None:
 def episodes_duckdb(store: Store, since: datetime) -> list[dict[str, Any]]:
     """Stored episodes (alerts with suppression terms) raised at or after `since`, flat."""
     store.ensure_table(ALERTS_DDL)
-    rows = store.con.execute('SELECT doc FROM alerts WHERE "@timestamp" >= ? ORDER BY "@timestamp", '
-                             '"kibana.alert.uuid"', [since]).fetchall()
-    return [a for a in (flatten(json.loads(r[0])) for r in rows) if episodes.INSTANCE_ID in a]
+    docs = store.search_all("alerts", '"@timestamp" >= ?', [since], order=("@timestamp", "kibana.alert.uuid"))
+    return [a for a in (flatten(d) for d in docs) if episodes.INSTANCE_ID in a]
 
 
 def episodes_es(client: Elasticsearch, since: datetime, index: str = ALERTS_INDEX) -> list[dict[str, Any]]:
     """The same on Elasticsearch (every hit, through a point in time)."""
-    from ..backends.es import search_all
-
     if not client.indices.exists(index=index):
         return []
     query = {"bool": {"filter": [{"range": {"@timestamp": {"gte": format_ts(since)}}},
                                  {"exists": {"field": episodes.INSTANCE_ID}}]}}
-    return [flatten(h["_source"]) for h in search_all(client, index, query)]
+    return [flatten(h["_source"]) for h in es.search_all(client, index, query)]
 
 
 def write_es(client: Elasticsearch, alerts: Iterable[Mapping[str, Any]], index: str = ALERTS_INDEX) -> tuple[int, int]:
-    """Create-only bulk write (the _id is the alert uuid); returns (stored, already_present)."""
-    if not client.indices.exists(index=index):
-        client.options(ignore_status=[400]).indices.create(index=index, mappings=ALERT_MAPPING)
+    """Create-only bulk write (the _id is the alert uuid); returns (stored, already_present).
+    An alert already present (409) that extends a stored episode advances it (`_advance_es`)."""
+    # A node that refuses the mapping (400: one without `match_only_text`, as the test node)
+    # gets the index from the first write, mapped dynamically, as it always has.
+    with suppress(ClusterError):
+        es.ensure_index(client, index, {"mappings": ALERT_MAPPING})
     alerts_list = list(alerts)
-    ops: list[dict[str, Any]] = []
-    for a in alerts_list:
-        ops.append({"create": {"_index": index, "_id": a["kibana.alert.uuid"]}})
-        ops.append(to_doc(a))
-    if not ops:
+    if not alerts_list:
         return 0, 0
-    resp = client.bulk(operations=ops, refresh="wait_for")
-    stored = present = 0
-    conflicts: list[str] = []
-    for item in resp["items"]:
-        status = item["create"]["status"]
-        if status in (200, 201):
-            stored += 1
-        elif status == 409:
-            present += 1
-            conflicts.append(str(item["create"]["_id"]))
-        else:
-            raise ClusterError(f"alert write failed: {item['create'].get('error')}", where=index)
-    _advance_es(client, index, [a for a in alerts_list if str(a["kibana.alert.uuid"]) in set(conflicts)])
-    return stored, present
+    outcomes = list(es.write_each(client, index, [to_doc(a) for a in alerts_list], op="create",
+                                  id_of=_uuid_of, refresh="wait_for"))
+    refused = [o for o in outcomes if not o.stored and not o.present]
+    if refused:
+        raise ClusterError(f"alert write failed: {refused[0].error}", where=index)
+    conflicts = {o.id for o in outcomes if o.present}  # by _id, not position: a retried (429) item comes last
+    _advance_es(client, index, [a for a in alerts_list if str(a["kibana.alert.uuid"]) in conflicts])
+    return sum(o.stored for o in outcomes), sum(o.present for o in outcomes)
+
+
+def _uuid_of(doc: Mapping[str, Any]) -> str:
+    return str(doc["kibana"]["alert"]["uuid"])
 
 
 def _advance_es(client: Elasticsearch, index: str, alerts: Sequence[Mapping[str, Any]]) -> int:
-    """Update stored episodes that `alerts` extend (partial updates of the suppression fields:
-    the rules job's role has `index` on the alerts index for this); returns how many changed."""
+    """Update stored episodes that `alerts` extend (partial updates of the suppression fields,
+    each naming its alert by `kibana.alert.uuid`, which never changes: the rules job's role has
+    `index` on the alerts index for this); returns how many changed."""
     eps = {str(a["kibana.alert.uuid"]): a for a in alerts if episodes.INSTANCE_ID in a}
     if not eps:
         return 0
-    ops: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     uids = list(eps)
     for i in range(0, len(uids), 1000):
+        # a realtime get by id (the stored copies), not a search: the port has no mget
         for d in client.mget(index=index, ids=uids[i:i + 1000])["docs"]:
             if not d.get("found"):
                 continue
             new = episodes.merge(flatten(d["_source"]), eps[str(d["_id"])])
             if new is not None:
-                ops += [{"update": {"_index": index, "_id": d["_id"]}}, {"doc": unflatten(new)}]
-    if not ops:
+                changes.append(unflatten({**new, "kibana.alert.uuid": str(d["_id"])}))
+    if not changes:
         return 0
-    resp = client.bulk(operations=ops, refresh="wait_for")
-    bad = [i["update"].get("error") for i in resp["items"] if i["update"].get("status") not in (200, 201)]
-    if bad:
-        raise ClusterError(f"episode update failed: {bad[0]}", where=index)
-    return len(ops) // 2
+    written = es.write(client, index, changes, op="update", id_of=_uuid_of, refresh="wait_for")
+    if written.refused:
+        raise ClusterError(f"episode update failed: {written.refused[0].error}", where=index)
+    return written.stored

@@ -12,15 +12,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backends.duckdb import Store
+from ..backends.indices import ALERTS_INDEX, ANOMALIES_INDEX, EVENTS_PATTERN
 from ..errors import ConfigError, FindingsError
-from ..store import Store
 from ..times import parse_duration, parse_ts, utcnow
 from . import export as exp
 from . import kibana
-from .alerts import ALERTS_INDEX, episodes_duckdb, episodes_es, write_duckdb, write_es
+from .alerts import episodes_duckdb, episodes_es, write_duckdb, write_es
 from .fixtures import FixtureResult, check_rule
-from .rules import ANOMALIES_INDEX, EVENTS_INDEX, AllowEntry, Rule, exceptions_for, load_exceptions, load_rules
-from .runner_duckdb import DuckDBBackend
+from .rules import AllowEntry, Rule, exceptions_for, load_exceptions, load_rules
+from .runner_duckdb import DuckDBRuleReader
 from .schedule import Backend, evaluate, ticks
 
 if TYPE_CHECKING:
@@ -127,20 +128,20 @@ def run_duckdb(db: Path | None, start: datetime, end: datetime, only: Sequence[s
     chosen = _chosen(rules, only)
     with Store(db) as store:
         prior = episodes_duckdb(store, open_since(chosen, start))
-        alerts = replay(DuckDBBackend(store), start, end, chosen, entries, prior)
+        alerts = replay(DuckDBRuleReader(store), start, end, chosen, entries, prior)
         stored, present = write_duckdb(store, alerts)
     return _summary(chosen, start, end, alerts, stored, present)
 
 
 def run_es(client: Elasticsearch, start: datetime, end: datetime, only: Sequence[str] = (),
-           events_index: str = EVENTS_INDEX, anomalies_index: str = ANOMALIES_INDEX,
+           events_index: str = EVENTS_PATTERN, anomalies_index: str = ANOMALIES_INDEX,
            alerts_index: str = ALERTS_INDEX) -> RunSummary:
-    from .runner_es import ElasticsearchBackend
+    from .runner_es import ESRuleReader
 
     rules, entries = load_content()
     chosen = _chosen(rules, only)
     prior = episodes_es(client, open_since(chosen, start), alerts_index)
-    alerts = replay(ElasticsearchBackend(client, events_index, anomalies_index), start, end, chosen, entries, prior)
+    alerts = replay(ESRuleReader(client, events_index, anomalies_index), start, end, chosen, entries, prior)
     stored, present = write_es(client, alerts, alerts_index)
     return _summary(chosen, start, end, alerts, stored, present)
 

@@ -1,5 +1,5 @@
-"""Canonical TOML for detection content (rules, exceptions): one writer, so a file's text is
-a function of its data and a test can demand `dumps(tomllib.loads(text)) == text`.
+"""Stage 3: canonical TOML for detection content (rules, exceptions): one writer, so a file's text
+is a function of its data and a test can demand `dumps(tomllib.loads(text)) == text`.
 
 The form: tables in sorted order, separated by one blank line; in a table, plain keys sorted,
 then sub-tables, then arrays of tables; strings with a newline as '''literal''' blocks,

@@ -1,4 +1,4 @@
-"""Stage 4: raw alerts → episodes → a ranked queue. Input: the deduplicated alerts of one
+"""Stage 3 → 4: raw alerts → episodes → a ranked queue. Input: the deduplicated alerts of one
 rule from schedule.py (each already carrying its suppression terms, set by alerts.py);
 output: one alert per episode, then, for `siem-pack alerts list` (siem_pack.respond.workflow),
 episodes ordered by an episode risk score.

@@ -1,4 +1,4 @@
-"""Stage 4 export: the NDJSON Kibana's rule import (`POST /api/detection_engine/rules/_import`)
+"""Stage 3 → 4 export: the NDJSON Kibana's rule import (`POST /api/detection_engine/rules/_import`)
 takes (rules, then our allow-list exceptions as exception lists and items, so imported
 rules honour them), and a best-effort Splunk `savedsearches.conf`.
 

@@ -1,6 +1,7 @@
 """Stage 3 tests as a library: every rule's fixture events (`detections/fixtures/<stem>/
-hit.ndjson` and `miss.ndjson`) run through the rule on DuckDB and, given a client, on
-Elasticsearch. Used by `siem-pack rules test` and tests/detect.
+hit.ndjson` and `miss.ndjson`) run through the rule on DuckDB (`DuckDBRuleReader` over an
+in-memory store) and, given a client, on Elasticsearch (`ESRuleReader` over a throwaway index
+written through siem_pack.backends.es). Used by `siem-pack rules test` and tests/detect.
 
 The fixture contract: the rule is evaluated at one tick, the first scheduled run after the
 file's newest event (ticks fall on multiples of the interval since the epoch). `hit` must
@@ -11,19 +12,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backends import es
+from ..backends.duckdb import Store
 from ..errors import ContentError
 from ..paths import content_dir
 from ..schema import load_schema
-from ..store import Store
 from ..times import format_ts, parse_ts
 from .rules import AllowEntry, Rule
-from .runner_duckdb import DuckDBBackend
+from .runner_duckdb import DuckDBRuleReader
 from .schedule import evaluate
 
 if TYPE_CHECKING:
@@ -73,33 +75,31 @@ def shifted(docs: Sequence[dict[str, Any]], delta: timedelta) -> list[dict[str, 
 def run_duckdb(rule: Rule, docs: Sequence[dict[str, Any]], ticks: Sequence[datetime],
                entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
     with Store(Path(":memory:")) as store:
-        store.insert_docs(rule.table, docs)
-        return evaluate(rule, DuckDBBackend(store), ticks, entries)
+        store.write_docs(rule.table, docs)
+        return evaluate(rule, DuckDBRuleReader(store), ticks, entries)
 
 
 def es_index_fixture(client: Elasticsearch, index: str, docs: Sequence[dict[str, Any]]) -> None:
     """Index fixture events (create-only, _id = event.id) into an index mapped from the schema."""
-    if not client.indices.exists(index=index):
-        props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
-        client.indices.create(index=index, mappings={"properties": props}, settings={"number_of_replicas": 0})
-    ops: list[dict[str, Any]] = []
-    for d in docs:
-        ops += [{"create": {"_index": index, "_id": d["event"]["id"]}}, d]
-    resp = client.bulk(operations=ops, refresh=True)
-    errors = [i["create"]["error"] for i in resp["items"] if i["create"].get("status") not in (200, 201, 409)]
-    if errors:
-        raise ContentError(f"fixture indexing failed: {errors[0]}", where=index)
+    props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
+    es.ensure_index(client, index, {"mappings": {"properties": props}, "settings": {"number_of_replicas": 0}})
+    written = es.write(client, index, docs, op="create", id_of=_event_id, refresh=True)
+    if written.refused:
+        raise ContentError(f"fixture indexing failed: {written.refused[0].error}", where=index)
+
+
+def _event_id(doc: Mapping[str, Any]) -> str:
+    return str(doc["event"]["id"])
 
 
 def run_es(rule: Rule, docs: Sequence[dict[str, Any]], ticks: Sequence[datetime], client: Elasticsearch,
            prefix: str, entries: Sequence[AllowEntry] = ()) -> list[dict[str, Any]]:
-    from .runner_es import ElasticsearchBackend
+    from .runner_es import ESRuleReader
 
     index = f"{prefix}-{rule.stem.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     es_index_fixture(client, index, docs)
     try:
-        backend = ElasticsearchBackend(client, events_index=index, anomalies_index=index)
-        return evaluate(rule, backend, ticks, entries)
+        return evaluate(rule, ESRuleReader(client, events_index=index, anomalies_index=index), ticks, entries)
     finally:
         client.options(ignore_status=[404]).indices.delete(index=index)
 

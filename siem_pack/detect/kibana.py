@@ -1,4 +1,4 @@
-"""Stage 4 payloads: a rule's `[rule]` table → the Kibana detection-engine rule API body, and
+"""Stage 3 → 4 payloads: a rule's `[rule]` table → the Kibana detection-engine rule API body, and
 its allow-list exceptions → Kibana exception lists and items; all validated with our own
 schemas (`schema/kibana/rule.yml`, one per rule type, and `exception.yml`; closed;
 siem_pack.kibana_schema). Nothing here reads Kibana's published contracts: the conformance

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..backends.duckdb import quote
 from ..schema import Schema
-from ..store import quote
 
 Scalar = str | int | float | bool
 RangeOp = Literal["gt", "gte", "lt", "lte"]

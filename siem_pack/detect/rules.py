@@ -22,6 +22,7 @@ import jinja2
 import jinja2.meta
 import yaml
 
+from ..backends.indices import ANOMALIES_INDEX, EVENTS_PATTERN
 from ..errors import ContentError, SiemPackError, collect
 from ..paths import content_dir
 from ..schema import Schema, load_schema
@@ -35,8 +36,6 @@ SEVERITY_RISK: dict[str, int] = {"low": 21, "medium": 47, "high": 73, "critical"
 REQUIRED = ("rule_id", "name", "description", "type", "severity", "risk_score", "tags", "false_positives",
             "note", "interval", "from", "author", "language")
 ENTITY_FIELDS = ("user.id", "siem_pack.api_key.id", "gen_ai.request.model", "source.ip")
-EVENTS_INDEX = "logs-siem_pack.*"
-ANOMALIES_INDEX = "siem-pack-anomalies"
 
 
 @dataclass(frozen=True)
@@ -433,7 +432,7 @@ def parse_rule(path: Path, text: str, schema: Schema, template: bool = False, st
     rule_id = str(body.get("rule_id", ""))
     if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", rule_id):
         src.problem(f"rule_id {rule_id!r} is not a lowercase UUID")
-    index = tuple(body.get("index", [EVENTS_INDEX] if rtype != "esql" else []))
+    index = tuple(body.get("index", [EVENTS_PATTERN] if rtype != "esql" else []))
     rule = Rule(path=path, stem=stem or path.name.removesuffix(".j2").removesuffix(".toml"), metadata=meta,
                 body=body, rule_id=rule_id, name=str(body.get("name", "")), type=rtype or "query",
                 severity=str(sev), risk_score=int(risk or 0), tags=tuple(body.get("tags", [])), interval=interval,

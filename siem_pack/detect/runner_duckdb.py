@@ -1,8 +1,11 @@
-"""Stage 3 on the embedded store: the rule runner's backend over DuckDB (the `events` and
-`anomalies` tables of siem_pack.store), answering schedule.py's questions in SQL, all windows
-of a schedule in one statement (a VALUES table of windows joined to the events).
+"""Stage 3 on the embedded store: `DuckDBRuleReader`, the rule runner's reader over DuckDB
+(the `events` and `anomalies` tables of siem_pack.backends.duckdb), answering schedule.py's
+questions in SQL, all windows of a schedule in one statement (a VALUES table of windows
+joined to the events). It is one of the two compilers the store hands its connection
+(`Store.con`): these window joins are not a plain `search_all` or `composite`.
 
-Its twin is runner_es.py; tests run every rule's fixtures through both and compare.
+Its twin is runner_es.py (`ESRuleReader`); tests run every rule's fixtures through both and
+compare.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..backends.duckdb import Store, quote
 from ..doc import flatten
 from ..schema import Schema
-from ..store import Store, quote
 from .kuery import Node, to_sql
 from .schedule import DocRequest, Group, Key, Where, Window
 
@@ -22,7 +25,9 @@ TS = quote("@timestamp")
 ID = quote("event.id")
 
 
-class DuckDBBackend:
+class DuckDBRuleReader:
+    """What schedule.py asks (its `Backend` protocol), answered by the embedded store."""
+
     name = "duckdb"
 
     def __init__(self, store: Store) -> None:

@@ -1,10 +1,13 @@
-"""Stage 3 on Elasticsearch: the rule runner's backend over the search API only (no EQL,
-ES|QL or scripts, which the test node lacks): `query_string` for Lucene, the kuery AST as
-query DSL, `filters` + `terms` aggregations (one bucket per window) for threshold, new_terms
-and silence, `msearch` for the few events an alert needs (ancestors, first or newest event),
-and paged hits for queries and sequences (schedule.py scans them in order).
+"""Stage 3 on Elasticsearch: `ESRuleReader`, the rule runner's reader over the search API
+only (no EQL, ES|QL or scripts, which the test node lacks): `query_string` for Lucene, the
+kuery AST as query DSL, `filters` + `terms` aggregations (one bucket per window) for
+threshold, new_terms and silence (`es.aggregate`), one `msearch` for the few events an alert
+needs (ancestors, first or newest event; `es.search_many`), and every hit for queries and
+sequences (`es.search_all`, in (@timestamp, event.id) order: schedule.py scans them so).
+All of it goes through the storage port siem_pack.backends.es.
 
-Its twin is runner_duckdb.py. Index names are parameters (tests pass their `es_prefix`).
+Its twin is runner_duckdb.py (`DuckDBRuleReader`). Index names are parameters (default
+siem_pack.backends.indices; tests pass their `es_prefix`).
 """
 
 from __future__ import annotations
@@ -15,23 +18,33 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ..backends import es
+from ..backends.indices import ANOMALIES_INDEX, EVENTS_PATTERN
 from ..doc import flatten
-from ..errors import ClusterError
 from ..times import format_ts
 from .kuery import Node, to_dsl
-from .rules import ANOMALIES_INDEX, EVENTS_INDEX
 from .schedule import DocRequest, Group, Key, Where, Window
 
 TERMS_SIZE = 10000  # groups per window and field; more are cut off (documented)
 WINDOWS_PER_REQUEST = 20
 DOCS_PER_MSEARCH = 100
-SORT = [{"@timestamp": "asc"}, {"event.id": "asc"}]
+HITS_PAGE = 1000
 
 
-class ElasticsearchBackend:
+def _order(direction: str) -> list[dict[str, Any]]:
+    """(@timestamp, event.id) in `direction`; fine on an index where either is unmapped."""
+    return [es.by("@timestamp", "date", direction), es.by("event.id", "keyword", direction)]
+
+
+SORT = _order("asc")
+
+
+class ESRuleReader:
+    """What schedule.py asks (its `Backend` protocol), answered by an Elasticsearch cluster."""
+
     name = "elasticsearch"
 
-    def __init__(self, client: Elasticsearch, events_index: str = EVENTS_INDEX,
+    def __init__(self, client: Elasticsearch, events_index: str = EVENTS_PATTERN,
                  anomalies_index: str = ANOMALIES_INDEX) -> None:
         self.client = client
         self.index = {"events": events_index, "anomalies": anomalies_index}
@@ -48,18 +61,8 @@ class ElasticsearchBackend:
         if named:
             query["bool"]["should"] = [{"bool": {"filter": [to_dsl(n)], "_name": name}} for name, n in named.items()]
             query["bool"]["minimum_should_match"] = 1
-        out = []
-        after: list[Any] | None = None
-        while True:
-            kwargs: dict[str, Any] = {"search_after": after} if after else {}
-            resp = self.client.search(index=self.index[table], query=query, sort=SORT, size=1000,
-                                      track_total_hits=False, ignore_unavailable=True, allow_no_indices=True, **kwargs)
-            page = resp["hits"]["hits"]
-            for h in page:
-                out.append((flatten(h["_source"]), frozenset(h.get("matched_queries", []))))
-            if len(page) < 1000:
-                return out
-            after = page[-1]["sort"]
+        return [(flatten(h["_source"]), frozenset(h.get("matched_queries", [])))
+                for h in es.search_all(self.client, self.index[table], query, sort=SORT, page_size=HITS_PAGE)]
 
     def _chunks(self, windows: Sequence[Window]) -> Iterator[tuple[int, Sequence[Window]]]:
         for i in range(0, len(windows), WINDOWS_PER_REQUEST):
@@ -70,9 +73,8 @@ class ElasticsearchBackend:
         end = max(e for _, e in windows)
         aggs = {"w": {"filters": {"filters": {str(i): _range(s, e) for i, (s, e) in enumerate(windows)}},
                       "aggs": inner}}
-        resp = self.client.search(index=self.index[table], query=self._filter(where, start, end), size=0,
-                                  aggs=aggs, ignore_unavailable=True, allow_no_indices=True)
-        return dict(resp.get("aggregations", {}).get("w", {}).get("buckets", {}))
+        found = es.aggregate(self.client, self.index[table], self._filter(where, start, end), aggs)
+        return dict(found.get("w", {}).get("buckets", {}))
 
     def groups(self, table: str, where: Where, windows: Sequence[Window], fields: Sequence[str],
                min_count: int, cardinality_field: str | None) -> list[list[Group]]:
@@ -106,19 +108,13 @@ class ElasticsearchBackend:
     def docs(self, table: str, where: Where, requests: Sequence[DocRequest]) -> list[list[dict[str, Any]]]:
         out: list[list[dict[str, Any]]] = []
         for i in range(0, len(requests), DOCS_PER_MSEARCH):
-            searches: list[dict[str, Any]] = []
+            bodies: list[dict[str, Any]] = []
             for req in requests[i:i + DOCS_PER_MSEARCH]:
                 query = self._filter(where, *req.window)
                 query["bool"]["filter"] += [{"term": {f: v}} for f, v in zip(req.fields, req.key, strict=True)]
-                order = "desc" if req.newest else "asc"
-                searches += [{"index": self.index[table], "ignore_unavailable": True, "allow_no_indices": True},
-                             {"query": query, "size": req.size, "track_total_hits": False,
-                              "sort": [{"@timestamp": order}, {"event.id": order}]}]
-            for resp in self.client.msearch(searches=searches)["responses"]:
-                if "error" in resp:
-                    raise ClusterError(f"search failed: {resp['error'].get('reason', resp['error'])}",
-                                       where=self.index[table])
-                out.append([flatten(h["_source"]) for h in resp["hits"]["hits"]])
+                bodies.append({"query": query, "size": req.size, "sort": _order("desc" if req.newest else "asc")})
+            out += [[flatten(h["_source"]) for h in hits]
+                    for hits in es.search_many(self.client, self.index[table], bodies)]
         return out
 
 

@@ -6,9 +6,11 @@
   (`GENERATED`, below) into a frozen `PipelineSet`;
 - executor.py, processors/ (grok among them), painless.py: the offline executor (Elasticsearch
   semantics, no cluster); geoip.py adds the `geoip` processor;
-- reader.py: files and folders → records (or dead letters);
-- runner.py: records → pipelines → the embedded store or Elasticsearch, with the ingest
-  invariant (read = stored + already present + dropped + dead-lettered).
+- reader.py: files and folders → records (or dead letters).
+
+The ingest job that runs these parts (records → pipelines → the embedded store or
+Elasticsearch, with the ingest invariant) is siem_pack.ingest_job, above this package and
+siem_pack.templates, so nothing here imports it.
 
 What ingest runs is listed here, not found: the formats (`FORMATS`), the pipelines built from
 code (`GENERATED`), and the modules that add processors to the executor's registry

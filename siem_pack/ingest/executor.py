@@ -11,7 +11,7 @@ processors' `run` closures (siem_pack.ingest.processors) called in order on one 
 Consecutive processors whose conditions start with `ctx.a.b == LIT` run as one dispatch
 (`_dispatch_groups`): the path is read once and only the processors for its value run, in
 order, which is what makes the generated inventory pipeline cheap offline.
-Loaded by siem_pack.ingest.pipeline; used by siem_pack.ingest.runner and the CLI.
+Loaded by siem_pack.ingest.pipeline; used by siem_pack.ingest_job and the CLI.
 """
 
 from __future__ import annotations

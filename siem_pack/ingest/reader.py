@@ -12,7 +12,7 @@ letters with the reason and the original, redacted by the secret detectors
 (siem_pack.ingest.secrets) and with prompt and completion text scrubbed (`redact`). Invalid JSON in an NDJSON line is left to the entry pipeline, whose
 `json` processor fails it (so both engines dead-letter it with the same reason).
 
-Neighbour: siem_pack.ingest.runner turns records into events.
+Neighbour: siem_pack.ingest_job turns records into events.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ ingest pipeline (gsub processors that replace each detector's matches in `event.
 by `[REDACTED:<name>]`, then one `append` per detector to `siem_pack.secrets.detectors`),
 which the entry pipeline runs before it parses the record, so no parsed field carries a
 secret either; `redact(text)` applies the same regular expressions in Python to dead
-letters (siem_pack.ingest.runner), which never reach a pipeline.
+letters (siem_pack.ingest_job), which never reach a pipeline.
 
 The patterns are written in the regex dialect both Java and Python's `re` understand
 (no possessive quantifiers, no named groups, no look-behind). The generated pipeline is also kept as

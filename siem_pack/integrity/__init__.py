@@ -1,4 +1,4 @@
-"""Cross-cutting: tamper-evident evidence. Sealed event windows and a verifier.
+"""Cross-cutting (integrity): tamper-evident evidence. Sealed event windows and a verifier.
 
 canonical (the bytes of an event) → merkle (a tree per window) → seals (signed, chained
 window seals, built by `seal_windows`) stored by store_duckdb / store_es, anchored by head

@@ -18,7 +18,9 @@ editing a line breaks the chain from there on. `self_check` compares journal and
 both ways: a row deleted from the table, a row that differs from its line, a line removed.
 The table makes seals queryable (the static report, verify); the journal is what an
 attacker with write access to the database file would also have to rewrite consistently.
-Input of seals.py / verify.py; the `Store` (siem_pack.store) gives the connection.
+Input of seals.py / verify.py. The `Store` port (siem_pack.backends.duckdb) reads a window's
+events (`search_all`) and writes seal rows (`write_rows`); the column check, the window counts
+and the seal reads (record and manifest together) are statements of their own on `Store.con`.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Any
 
 import duckdb
 
+from ..backends.duckdb import Store, quote
 from ..errors import ConfigError
-from ..store import Store, quote
 from .keys import PublicKey
 from .seals import NO_DATASET, Bucket, Finding, Seal, compact_json, parse_ts_or_none
 
@@ -82,14 +84,12 @@ class DuckDBEvents:
         return [Bucket(ds, epoch + timedelta(microseconds=b * step), int(n)) for ds, b, n in rows]
 
     def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """Documents decoded one at a time as the caller takes them (the JSON text is fetched
-        at once, so the connection is free for other queries meanwhile)."""
+        """Documents decoded one at a time as the caller takes them (`Store.search_all`: a
+        cursor of its own, so the connection is free for other queries meanwhile)."""
         where = '"event.dataset" IS NULL' if dataset == NO_DATASET else '"event.dataset" = ?'
         params: list[Any] = [] if dataset == NO_DATASET else [dataset]
-        rows = self.store.con.execute(
-            f'SELECT doc FROM {self.table} WHERE {where} AND "@timestamp" >= ? AND "@timestamp" < ?',
-            [*params, start, end]).fetchall()
-        return (json.loads(doc) for (doc,) in rows)
+        return self.store.search_all(self.table, f'{where} AND "@timestamp" >= ? AND "@timestamp" < ?',
+                                     [*params, start, end])
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:
@@ -220,13 +220,7 @@ class DuckDBSeals:
         con = self.store.con
         con.execute("BEGIN TRANSACTION")
         try:
-            for r in records:
-                body = {k: v for k, v in r.items() if k != "manifest"}
-                con.execute("INSERT INTO seals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                    r["seal_id"], r["kind"], r.get("dataset"), r.get("seq"), parse_ts_or_none(r.get("window_start")),
-                    parse_ts_or_none(r.get("window_end")), r.get("key_id"), r.get("count"),
-                    parse_ts_or_none(r.get("sealed_at") or r.get("published_at")), json.dumps(body, sort_keys=True),
-                    r.get("manifest")])
+            self.store.write_rows("seals", [_seal_row(r) for r in records])  # create-only: a taken id raises
             self._journal_append(records)
         except duckdb.ConstraintException as exc:
             con.execute("ROLLBACK")
@@ -296,6 +290,17 @@ class DuckDBSeals:
                                         f"journal {self.journal.name})", seal_id=sid, dataset=record.get("dataset"),
                                         window_start=record.get("window_start")))
         return findings
+
+
+def _seal_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The `seals` row of a seal or key record: its columns, the record but its manifest as
+    JSON, and the manifest."""
+    body = {k: v for k, v in r.items() if k != "manifest"}
+    return {"seal_id": r["seal_id"], "kind": r["kind"], "dataset": r.get("dataset"), "seq": r.get("seq"),
+            "window_start": parse_ts_or_none(r.get("window_start")),
+            "window_end": parse_ts_or_none(r.get("window_end")), "key_id": r.get("key_id"), "count": r.get("count"),
+            "sealed_at": parse_ts_or_none(r.get("sealed_at") or r.get("published_at")),
+            "record": json.dumps(body, sort_keys=True), "manifest": r.get("manifest")}
 
 
 def _journal_tail(path: Path) -> tuple[int, str]:

@@ -5,8 +5,10 @@ Seals and key records are written with `op_type=create` only, so the seal job's 
 `create_doc` (never `index`, `write` or `delete`) plus `read` on the seals index, and `read`
 on the events: the `seal` job role of schema/roles.yml, which deploy installs. The index
 (mapping: schema/indices/siem-pack-seals.yml) comes from deploy's index template, or from
-`ensure_seals_index` (tests, benchmarks). Callers wrap calls in
-`siem_pack.cluster.translated` to turn transport failures into one clear error.
+`ensure_seals_index` (tests, benchmarks). Every read and write goes through the
+Elasticsearch port (siem_pack.backends.es: `composite_all` for the window counts,
+`search_all` for a window's events, the seals and the keys, `write` for new seals). Callers
+wrap calls in `siem_pack.cluster.translated` to turn transport failures into one clear error.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from elasticsearch import ApiError, ConflictError, Elasticsearch, helpers
+from elasticsearch import ConflictError, Elasticsearch
 
+from ..backends import es as port
+from ..backends.indices import EVENTS_PATTERN, SEALS_INDEX
 from ..errors import ClusterError, ConfigError
 from ..times import format_ts
 from .canonical import event_id
 from .keys import PublicKey
 from .seals import NO_DATASET, Bucket, Finding, Seal
 
-EVENTS_PATTERN = "logs-siem_pack.*"
-SEALS_INDEX = "siem-pack-seals"
 _PAGE = 2000
 
 
@@ -39,15 +41,7 @@ def seals_index_body() -> dict[str, Any]:
 def ensure_seals_index(client: Elasticsearch, index: str = SEALS_INDEX) -> bool:
     """Create the seals index if missing (True when created). Needs `create_index`: a deploy
     step, never the seal writer's job."""
-    if client.indices.exists(index=index).body:
-        return False
-    try:
-        client.indices.create(index=index, **seals_index_body())
-    except ApiError as exc:
-        if exc.meta.status == 400 and "already_exists" in str(exc.body):
-            return False
-        raise
-    return True
+    return port.ensure_index(client, index, seals_index_body())
 
 
 def _dataset_filter(dataset: str) -> dict[str, Any]:
@@ -66,42 +60,27 @@ class ESEvents:
 
     def buckets(self, window: timedelta) -> list[Bucket]:
         secs = int(window.total_seconds())
-        sources = [{"ds": {"terms": {"field": "event.dataset", "missing_bucket": True}}},
-                   {"w": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{secs}s"}}}]
-        out: list[Bucket] = []
-        after: dict[str, Any] | None = None
+        sources: list[dict[str, Any]] = [{"ds": {"terms": {"field": "event.dataset", "missing_bucket": True}}},
+                                         {"w": {"date_histogram": {"field": "@timestamp", "fixed_interval": f"{secs}s"}}}]
         epoch = datetime(1970, 1, 1)
-        while True:
-            comp: dict[str, Any] = {"size": 1000, "sources": sources}
-            if after:
-                comp["after"] = after
-            resp = self.client.search(index=self.index, size=0, ignore_unavailable=True, allow_no_indices=True,
-                                      aggs={"b": {"composite": comp}})
-            agg = (resp.body.get("aggregations") or {}).get("b") or {}
-            for b in agg.get("buckets", []):
-                ds = b["key"]["ds"]
-                out.append(Bucket(NO_DATASET if ds is None else str(ds),
-                                  epoch + timedelta(milliseconds=int(b["key"]["w"])), int(b["doc_count"])))
-            after = agg.get("after_key")
-            if not after or not agg.get("buckets"):
-                return out
+        return [Bucket(NO_DATASET if b["key"]["ds"] is None else str(b["key"]["ds"]),
+                       epoch + timedelta(milliseconds=int(b["key"]["w"])), int(b["doc_count"]))
+                for b in port.composite_all(self.client, self.index, None, sources)]
 
     def window_events(self, dataset: str, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-        """Documents page by page as the caller takes them (a scroll)."""
+        """Documents page by page as the caller takes them (a point in time, oldest first)."""
         query = {"bool": {"filter": [
             {"range": {"@timestamp": {"gte": format_ts(start, "auto"), "lt": format_ts(end, "auto"),
                                       "format": "strict_date_optional_time"}}},
             _dataset_filter(dataset)]}}
-        return (h["_source"] for h in helpers.scan(self.client, index=self.index, query={"query": query}, size=_PAGE,
-                                                   ignore_unavailable=True, allow_no_indices=True))
+        return (h["_source"] for h in port.search_all(self.client, self.index, query, page_size=_PAGE))
 
     def lookup(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for i in range(0, len(ids), 1000):
             chunk = list(ids[i:i + 1000])
-            resp = self.client.search(index=self.index, size=len(chunk), ignore_unavailable=True,
-                                      allow_no_indices=True, query={"terms": {"event.id": chunk}})
-            for h in resp.body["hits"]["hits"]:
+            # no sort: an index mapped dynamically holds event.id as `text`, which cannot be sorted
+            for h in port.first(self.client, self.index, {"terms": {"event.id": chunk}}, len(chunk), sort=()):
                 out[event_id(h["_source"]) or str(h["_id"])] = h["_source"]
         return out
 
@@ -123,10 +102,10 @@ class ESSeals:
         # refresh, not `wait_for` (which waits up to a whole refresh interval, 1s by default)
         self.refresh = refresh
 
-    def _scan(self, query: dict[str, Any], with_manifest: bool) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {} if with_manifest else {"_source_excludes": ["manifest"]}
-        return [h["_source"] for h in helpers.scan(self.client, index=self.index, query={"query": query}, size=_PAGE,
-                                                   ignore_unavailable=True, **kwargs)]
+    def _records(self, query: dict[str, Any], with_manifest: bool) -> list[dict[str, Any]]:
+        source: bool | dict[str, Any] = True if with_manifest else {"excludes": ["manifest"]}
+        return [h["_source"] for h in port.search_all(self.client, self.index, query, sort=(), page_size=_PAGE,
+                                                      source=source)]
 
     def seals(self, with_manifest: bool = False, ids: Sequence[str] | None = None) -> list[Seal]:
         if ids is not None:
@@ -136,24 +115,24 @@ class ESSeals:
             resp = self.client.mget(index=self.index, ids=list(ids), **kwargs)
             records = [d["_source"] for d in resp.body["docs"] if d.get("found")]
         else:
-            records = self._scan({"terms": {"kind": ["window", "addendum"]}}, with_manifest)
+            records = self._records({"terms": {"kind": ["window", "addendum"]}}, with_manifest)
         seals = [Seal.from_record(r) for r in records]
         return sorted(seals, key=lambda s: (s.dataset, s.seq, s.seal_id))
 
     def keys(self) -> list[PublicKey]:
-        return [PublicKey.from_record(r) for r in self._scan({"term": {"kind": "key"}}, False)]
+        return [PublicKey.from_record(r) for r in self._records({"term": {"kind": "key"}}, False)]
 
     def append(self, seals: Sequence[Seal]) -> None:
-        actions = [{"_op_type": "create", "_index": self.index, "_id": s.seal_id, "_source": s.record()} for s in seals]
-        _, errors = helpers.bulk(self.client, actions, raise_on_error=False, refresh=self.refresh)
-        if isinstance(errors, list) and errors:
-            first = next(iter(errors[0].values()))
-            status = first.get("status")
-            if status == 409:
-                raise ConfigError(f"seal {first.get('_id')} already exists (another seal job ran?); "
-                                  f"{len(errors)} of {len(actions)} seal(s) not written", where=self.index)
-            reason = (first.get("error") or {}).get("reason") or (first.get("error") or {}).get("type")
-            raise ClusterError(f"{len(errors)} of {len(actions)} seal(s) not written ({status}): {reason}",
+        records = [s.record() for s in seals]
+        outcomes = list(port.write_each(self.client, self.index, records, id_of=lambda r: str(r["seal_id"]),
+                                        refresh=self.refresh))
+        errors = [o for o in outcomes if not o.stored]
+        if errors:
+            first = errors[0]
+            if first.present:
+                raise ConfigError(f"seal {first.id} already exists (another seal job ran?); "
+                                  f"{len(errors)} of {len(records)} seal(s) not written", where=self.index)
+            raise ClusterError(f"{len(errors)} of {len(records)} seal(s) not written ({first.status}): {first.error}",
                                where=self.index)
 
     def publish_key(self, key: PublicKey, published_at: str) -> bool:

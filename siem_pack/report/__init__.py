@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..backends.duckdb import Store
 from ..dashboards.spec import INDEXES, Dashboard, load_dashboards
-from ..store import Store
 from .data import Columns, PanelData, dashboard_data
 from .html import render_page
 from .status import STATUS_TABLES, StatusTable

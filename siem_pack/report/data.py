@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 import duckdb
 
+from ..backends.duckdb import quote
 from ..dashboards import kql
 from ..dashboards.fields import field_types, index_schema
 from ..dashboards.spec import INDEXES, Dashboard, Metric, Panel
 from ..schema import Schema
-from ..store import quote
 
 Status = Literal["ok", "empty", "no-table", "no-column"]
 _INTERVAL = re.compile(r"^([0-9]+)(ms|s|m|h|d|w|M|y)$")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import Store
+from ..backends.duckdb import Store
 
 
 @dataclass(frozen=True)

@@ -9,28 +9,31 @@ and `siem-pack-alert-workflow` (create-only: the alerts index stays the rules jo
 create-only); `siem-pack-metrics` (index by id). Neighbours: respond.py, cases.py,
 workflow.py and metrics.py call these; integrity gives the seal sources (`integrity()`).
 
-On Elasticsearch every read that can grow with the data (alerts, source events, anomalies,
-receipts, workflow changes) goes through siem_pack.backends.es.search_all (a point in time
-paged with `search_after`), so none stops at the 10,000-hit window; only the one alert by
-id and the case timeline's first `limit` events are single bounded searches.
+Both stores sit on the storage ports (siem_pack.backends): on Elasticsearch every read that
+can grow with the data (alerts, source events, anomalies, receipts, workflow changes) is
+`es.search_all` (a point in time paged with `search_after`), so none stops at the 10,000-hit
+window; only the one alert by id and the case timeline's first `limit` events are bounded
+reads (`es.first`); writes are `es.write`. On DuckDB, reads are `Store.search_all`,
+`composite` and `count`, writes `Store.write_rows`. Index names: siem_pack.backends.indices.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..backends.es import TIME_ORDER, by, search_all
-from ..detect.alerts import ALERTS_DDL, ALERTS_INDEX
+from ..backends import connect
+from ..backends import es as port
+from ..backends.duckdb import Store
+from ..backends.indices import Indices
+from ..detect.alerts import ALERTS_DDL
 from ..doc import flatten
 from ..errors import ClusterError, InputError
 from ..settings import ClusterSettings
-from ..store import Store
 from ..times import format_ts, parse_ts
 
 if TYPE_CHECKING:
@@ -38,12 +41,6 @@ if TYPE_CHECKING:
 
     from ..integrity.seals import EventSource, SealStore
 
-ACTIONS_INDEX = "siem-pack-actions"
-WORKFLOW_INDEX = "siem-pack-alert-workflow"
-METRICS_INDEX = "siem-pack-metrics"
-ANOMALIES_INDEX = "siem-pack-anomalies"
-EVENTS_INDEX = "logs-siem_pack.*"
-SEALS_INDEX = "siem-pack-seals"
 IDS_PER_QUERY = 10_000  # event ids per `terms` query (index.max_terms_count is 65,536)
 
 # columns carry the documents' dotted field names (as the `events` table does), so the
@@ -86,24 +83,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 )"""
 
 
-@dataclass(frozen=True)
-class Indices:
-    """Elasticsearch names, each with the deploy prefix in front."""
-
-    alerts: str = ALERTS_INDEX
-    events: str = EVENTS_INDEX
-    anomalies: str = ANOMALIES_INDEX
-    actions: str = ACTIONS_INDEX
-    workflow: str = WORKFLOW_INDEX
-    metrics: str = METRICS_INDEX
-    seals: str = SEALS_INDEX
-
-    @classmethod
-    def prefixed(cls, prefix: str = "") -> Indices:
-        return cls(**{f.name: prefix + str(f.default) for f in fields(cls)})
-
-
-class Backend(Protocol):
+class ResponseStore(Protocol):
     name: str
 
     def alert(self, uuid: str) -> dict[str, Any]: ...
@@ -134,7 +114,7 @@ def _range_sql(col: str, start: datetime | None, end: datetime | None) -> tuple[
     return (" AND ".join(parts) or "TRUE"), params
 
 
-class DuckDBBackend:
+class DuckDBResponseStore:
     """The embedded store."""
 
     name = "embedded"
@@ -145,16 +125,16 @@ class DuckDBBackend:
             store.ensure_table(ddl)
 
     def alert(self, uuid: str) -> dict[str, Any]:
-        row = self.store.con.execute('SELECT doc FROM alerts WHERE "kibana.alert.uuid" = ?', [uuid]).fetchone()
-        if row is None:
+        found = list(self.store.search_all("alerts", '"kibana.alert.uuid" = ?', [uuid], order=("kibana.alert.uuid",),
+                                           limit=1))
+        if not found:
             raise InputError(f"no alert with kibana.alert.uuid {uuid!r}", where=f"{self.store.path}:alerts")
-        return flatten(json.loads(row[0]))
+        return flatten(found[0])
 
     def alerts(self, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
         where, params = _range_sql("@timestamp", start, end)
-        rows = self.store.con.execute(f'SELECT doc FROM alerts WHERE {where} ORDER BY "@timestamp", '
-                                      '"kibana.alert.uuid"', params).fetchall()
-        return [flatten(json.loads(r[0])) for r in rows]
+        return [flatten(d) for d in self.store.search_all("alerts", where, params,
+                                                          order=("@timestamp", "kibana.alert.uuid"))]
 
     def events(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         if not ids:
@@ -164,10 +144,8 @@ class DuckDBBackend:
         return out + list(self.store.events(f'"event.id" IN ({marks})', list(ids), table="anomalies"))
 
     def timeline(self, user_id: str, start: datetime, end: datetime, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self.store.con.execute(
-            'SELECT doc FROM events WHERE "user.id" = ? AND "@timestamp" >= ? AND "@timestamp" < ? '
-            'ORDER BY "@timestamp", "event.id" LIMIT ?', [user_id, start, end, limit]).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return list(self.store.search_all("events", '"user.id" = ? AND "@timestamp" >= ? AND "@timestamp" < ?',
+                                          [user_id, start, end], limit=limit))
 
     def anomalies(self, user_id: str | None, model: str | None, start: datetime, end: datetime
                   ) -> list[dict[str, Any]]:
@@ -183,54 +161,55 @@ class DuckDBBackend:
 
     def anomaly_ids(self, start: datetime | None, end: datetime | None) -> list[str]:
         where, params = _range_sql("@timestamp", start, end)
-        rows = self.store.con.execute(
-            f'SELECT "event.id" FROM anomalies WHERE {where} AND "siem_pack.anomaly.is_anomalous"', params).fetchall()
-        return [r[0] for r in rows]
+        rows = self.store.composite("anomalies", ["event.id"], {}, f'{where} AND "siem_pack.anomaly.is_anomalous"',
+                                    params)
+        return [r["event.id"] for r in rows]
 
     def verdict_counts(self, start: datetime | None, end: datetime | None) -> dict[str, int]:
         where, params = _range_sql("@timestamp", start, end)
-        rows = self.store.con.execute(
-            f'SELECT "siem_pack.policy.verdict", count(*) FROM events WHERE {where} '
-            'AND "siem_pack.policy.verdict" IS NOT NULL GROUP BY 1', params).fetchall()
-        return {str(v): int(n) for v, n in rows}
+        rows = self.store.composite("events", ["siem_pack.policy.verdict"], {"n": "count(*)"},
+                                    f'{where} AND "siem_pack.policy.verdict" IS NOT NULL', params)
+        return {str(r["siem_pack.policy.verdict"]): int(r["n"]) for r in rows}
 
     def write_receipt(self, doc: Mapping[str, Any]) -> None:
         a = doc["siem_pack"]["action"]
-        self.store.con.execute(
-            "INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [a["receipt_id"], parse_ts(doc["@timestamp"]), doc["kibana"]["alert"]["uuid"], a["name"], a["operation"],
-             a["dry_run"], a["actor"], a["result"], json.dumps(doc, sort_keys=True)])
+        self.store.write_rows("actions", [{
+            "siem_pack.action.receipt_id": a["receipt_id"], "@timestamp": parse_ts(doc["@timestamp"]),
+            "kibana.alert.uuid": doc["kibana"]["alert"]["uuid"], "siem_pack.action.name": a["name"],
+            "siem_pack.action.operation": a["operation"], "siem_pack.action.dry_run": a["dry_run"],
+            "siem_pack.action.actor": a["actor"], "siem_pack.action.result": a["result"],
+            "doc": json.dumps(doc, sort_keys=True)}])
 
     def receipts(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         where, params = ('"kibana.alert.uuid" = ?', [alert_uuid]) if alert_uuid else ("TRUE", [])
-        rows = self.store.con.execute(f'SELECT doc FROM actions WHERE {where} ORDER BY "@timestamp", '
-                                      '"siem_pack.action.receipt_id"', params).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return list(self.store.search_all("actions", where, params,
+                                          order=("@timestamp", "siem_pack.action.receipt_id")))
 
     def receipt(self, receipt_id: str) -> dict[str, Any] | None:
-        row = self.store.con.execute('SELECT doc FROM actions WHERE "siem_pack.action.receipt_id" = ?',
-                                     [receipt_id]).fetchone()
-        return json.loads(row[0]) if row else None
+        found = list(self.store.search_all("actions", '"siem_pack.action.receipt_id" = ?', [receipt_id],
+                                           order=("siem_pack.action.receipt_id",), limit=1))
+        return found[0] if found else None
 
     def write_workflow(self, doc: Mapping[str, Any]) -> None:
         w = doc["siem_pack"]["workflow"]
-        self.store.con.execute("INSERT INTO alert_workflow VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               [w["id"], parse_ts(doc["@timestamp"]), doc["kibana"]["alert"]["uuid"],
-                                w["from_status"], w["to_status"], w["actor"], w["reason"],
-                                json.dumps(doc, sort_keys=True)])
+        self.store.write_rows("alert_workflow", [{
+            "siem_pack.workflow.id": w["id"], "@timestamp": parse_ts(doc["@timestamp"]),
+            "kibana.alert.uuid": doc["kibana"]["alert"]["uuid"], "siem_pack.workflow.from_status": w["from_status"],
+            "siem_pack.workflow.to_status": w["to_status"], "siem_pack.workflow.actor": w["actor"],
+            "siem_pack.workflow.reason": w["reason"], "doc": json.dumps(doc, sort_keys=True)}])
 
     def workflow(self, alert_uuid: str | None = None) -> list[dict[str, Any]]:
         where, params = ('"kibana.alert.uuid" = ?', [alert_uuid]) if alert_uuid else ("TRUE", [])
-        rows = self.store.con.execute(f'SELECT doc FROM alert_workflow WHERE {where} ORDER BY "@timestamp", '
-                                      '"siem_pack.workflow.id"', params).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return list(self.store.search_all("alert_workflow", where, params,
+                                          order=("@timestamp", "siem_pack.workflow.id")))
 
     def write_metrics(self, docs: Sequence[Mapping[str, Any]]) -> int:
-        for d in docs:
-            m = d["siem_pack"]["metric"]
-            self.store.con.execute("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                   [m["id"], parse_ts(d["@timestamp"]), m["name"], m.get("value"), m.get("unit"),
-                                    m.get("scope"), m.get("count"), json.dumps(d, sort_keys=True)])
+        rows = [{"siem_pack.metric.id": m["id"], "@timestamp": parse_ts(d["@timestamp"]),
+                 "siem_pack.metric.name": m["name"], "siem_pack.metric.value": m.get("value"),
+                 "siem_pack.metric.unit": m.get("unit"), "siem_pack.metric.scope": m.get("scope"),
+                 "siem_pack.metric.count": m.get("count"), "doc": json.dumps(d, sort_keys=True)}
+                for d in docs for m in [d["siem_pack"]["metric"]]]
+        self.store.write_rows("metrics", rows, on_conflict="replace")
         return len(docs)
 
     def integrity(self) -> tuple[EventSource, SealStore]:
@@ -239,22 +218,20 @@ class DuckDBBackend:
         return DuckDBEvents(self.store), DuckDBSeals(self.store)
 
 
-class ESBackend:
+class ESResponseStore:
     """An Elasticsearch cluster (indices named by `Indices`)."""
 
     name = "elasticsearch"
 
-    def __init__(self, client: Elasticsearch, indices: Indices = Indices()) -> None:
+    def __init__(self, client: Elasticsearch, indices: Indices | None = None) -> None:
         self.client = client
-        self.ix = indices
+        self.ix = indices or Indices()
         self.quiet = client.options(ignore_status=[404])
         self._known: set[str] = set()
 
     def _first(self, index: str, query: dict[str, Any], size: int) -> list[dict[str, Any]]:
         """A bounded read (`size` well under the 10,000-hit window), oldest first."""
-        res = self.quiet.search(index=index, query=query, size=size, sort=list(TIME_ORDER), ignore_unavailable=True,
-                                allow_no_indices=True)
-        return [h["_source"] for h in res.body.get("hits", {}).get("hits", [])]
+        return [h["_source"] for h in port.first(self.client, index, query, size)]
 
     def _all(self, index: str, query: dict[str, Any], then: str | None = None,
              source: bool | list[str] = True) -> list[dict[str, Any]]:
@@ -262,8 +239,8 @@ class ESBackend:
         (then by `then`, a keyword id of our own indices, as the DuckDB backend orders them),
         through a point in time. Alerts and events get no id sort: their index may be Kibana's
         or dynamically mapped (an id as `text` cannot be sorted); `_shard_doc` breaks the ties."""
-        sort = [*TIME_ORDER, by(then)] if then else list(TIME_ORDER)
-        return [h.get("_source", {}) for h in search_all(self.client, index, query, sort=sort, source=source)]
+        sort = [*port.TIME_ORDER, port.by(then)] if then else list(port.TIME_ORDER)
+        return [h.get("_source", {}) for h in port.search_all(self.client, index, query, sort=sort, source=source)]
 
     @staticmethod
     def _range(start: datetime | None, end: datetime | None, field: str = "@timestamp") -> list[dict[str, Any]]:
@@ -309,28 +286,28 @@ class ESBackend:
         return [str(flatten(h).get("event.id")) for h in self._all(self.ix.anomalies, q, source=["event.id"])]
 
     def verdict_counts(self, start: datetime | None, end: datetime | None) -> dict[str, int]:
-        res = self.quiet.search(index=self.ix.events, size=0, ignore_unavailable=True, allow_no_indices=True,
-                                query={"bool": {"filter": self._range(start, end)}},
-                                aggs={"v": {"terms": {"field": "siem_pack.policy.verdict", "size": 10}}})
-        buckets = res.body.get("aggregations", {}).get("v", {}).get("buckets", [])
+        aggs = port.aggregate(self.client, self.ix.events, {"bool": {"filter": self._range(start, end)}},
+                              {"v": {"terms": {"field": "siem_pack.policy.verdict", "size": 10}}})
+        buckets = aggs.get("v", {}).get("buckets", [])
         return {str(b["key"]): int(b["doc_count"]) for b in buckets}
 
     def _ensure(self, index: str) -> None:
         """Where `deploy` made no template, strings map as keyword (as its templates do)."""
-        if index not in self._known and not self.quiet.options(ignore_status=[403]).indices.exists(index=index):
-            # 400: made meanwhile; 403: a job role without create_index (the deployed
-            # template maps the index when the first write auto-creates it)
-            self.client.options(ignore_status=[400, 403]).indices.create(index=index, mappings={
+        if index not in self._known:
+            # a job role without create_index: the deployed template maps the index when the
+            # first write auto-creates it
+            port.ensure_index(self.client, index, {"mappings": {
                 "dynamic_templates": [{"strings": {"match_mapping_type": "string",
-                                                   "mapping": {"type": "keyword", "ignore_above": 8191}}}]})
+                                                   "mapping": {"type": "keyword", "ignore_above": 8191}}}]}},
+                              may_lack_privilege=True)
         self._known.add(index)
 
     def _create(self, index: str, doc_id: str, doc: Mapping[str, Any]) -> None:
         self._ensure(index)
-        res = self.client.options(ignore_status=[409]).create(index=index, id=doc_id, document=dict(doc),
-                                                               refresh="wait_for")
-        if res.meta.status == 409:
+        written = port.write(self.client, index, [doc], id_of=lambda _d: doc_id, refresh="wait_for")
+        if written.present:
             raise ClusterError(f"document {doc_id} already exists (create-only)", where=index)
+        written.raise_refused("document(s)", index)
 
     def write_receipt(self, doc: Mapping[str, Any]) -> None:
         self._create(self.ix.actions, doc["siem_pack"]["action"]["receipt_id"], doc)
@@ -351,15 +328,12 @@ class ESBackend:
         return self._all(self.ix.workflow, q, then="siem_pack.workflow.id")
 
     def write_metrics(self, docs: Sequence[Mapping[str, Any]]) -> int:
-        ops: list[dict[str, Any]] = []
-        for d in docs:
-            ops += [{"index": {"_index": self.ix.metrics, "_id": d["siem_pack"]["metric"]["id"]}}, dict(d)]
-        if ops:
+        if docs:
             self._ensure(self.ix.metrics)
-            res = self.client.bulk(operations=ops, refresh="wait_for")
-            if res.get("errors"):
-                first = next(i["index"].get("error") for i in res["items"] if i["index"].get("error"))
-                raise ClusterError(f"metrics write failed: {first}", where=self.ix.metrics)
+            written = port.write(self.client, self.ix.metrics, docs, op="index", refresh="wait_for",
+                                 id_of=lambda d: str(d["siem_pack"]["metric"]["id"]))
+            if written.refused:
+                raise ClusterError(f"metrics write failed: {written.refused[0].error}", where=self.ix.metrics)
         return len(docs)
 
     def integrity(self) -> tuple[EventSource, SealStore]:
@@ -376,19 +350,15 @@ def workflow_doc(wid: str, ts: Any, alert_uuid: str, from_status: str, to_status
 
 
 @contextmanager
-def open_backend(settings: ClusterSettings | None = None, db: Path | None = None, prefix: str = ""
-                 ) -> Iterator[Backend]:
-    """Elasticsearch when `settings` names a cluster, else the DuckDB store at `db`."""
-    with ExitStack() as stack:
-        if settings is not None and settings.has_cluster:
-            from ..cluster import es_client, translated
-
-            client = es_client(settings)
-            stack.enter_context(translated(settings.require_es()))
-            yield ESBackend(client, Indices.prefixed(prefix))
+def open_response_store(settings: ClusterSettings | None = None, db: Path | None = None, prefix: str = ""
+                        ) -> Iterator[ResponseStore]:
+    """Elasticsearch when `settings` names a cluster (indices with `prefix` in front), else
+    the DuckDB store at `db`."""
+    with connect(settings, db) as opened:
+        if isinstance(opened, Store):
+            yield DuckDBResponseStore(opened)
         else:
-            store = stack.enter_context(Store(db))
-            yield DuckDBBackend(store)
+            yield ESResponseStore(opened, Indices.prefixed(prefix))
 
 
-__all__ = ["Backend", "DuckDBBackend", "ESBackend", "Indices", "open_backend"]
+__all__ = ["DuckDBResponseStore", "ESResponseStore", "ResponseStore", "open_response_store", "workflow_doc"]

@@ -30,7 +30,7 @@ from ..errors import SiemPackError
 from ..ingest.secrets import redact
 from ..inventory import Inventory
 from ..times import format_ts, parse_ts
-from .backend import Backend
+from .backend import ResponseStore
 from .levels import Decision, choose_level
 from .respond import complete_entities
 from .workflow import status_of
@@ -88,7 +88,7 @@ class _CaseInput:
     """What the sections of one alert's case read: the alert, its source events, response
     level, workflow history and time span; the rule on first use."""
 
-    backend: Backend
+    backend: ResponseStore
     inventory: Inventory
     hours: float
     alert_uuid: str
@@ -101,7 +101,7 @@ class _CaseInput:
     history: list[dict[str, Any]]
 
     @classmethod
-    def fetch(cls, backend: Backend, alert_uuid: str, inventory: Inventory, hours: float) -> _CaseInput:
+    def fetch(cls, backend: ResponseStore, alert_uuid: str, inventory: Inventory, hours: float) -> _CaseInput:
         alert = backend.alert(alert_uuid)
         ancestors = [str(x) for x in (alert.get("kibana.alert.ancestors") or [])]
         sources = complete_entities(backend, alert)  # entity fields the rule did not group on
@@ -276,7 +276,7 @@ CASE_SECTIONS: dict[str, Callable[[_CaseInput], Section]] = {
 }
 
 
-def build_case(backend: Backend, alert_uuid: str, inventory: Inventory, hours: float = 6.0) -> Case:
+def build_case(backend: ResponseStore, alert_uuid: str, inventory: Inventory, hours: float = 6.0) -> Case:
     c = _CaseInput.fetch(backend, alert_uuid, inventory, hours)
     sections = [build(c) for build in CASE_SECTIONS.values()]
     title = f"{c.alert.get('kibana.alert.rule.name')}: {c.user or 'unattributed'} ({alert_uuid[:12]})"

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..doc import get_field
 from ..times import format_ts, parse_ts, utcnow
-from .backend import Backend
+from .backend import ResponseStore
 
 
 @dataclass
@@ -88,7 +88,7 @@ def _action_kind(action: Mapping[str, Any]) -> str:
     return "actions_executed" if action["result"] == "done" else ""
 
 
-def _receipts(backend: Backend, start: datetime | None, end: datetime) -> tuple[dict[str, datetime], dict[str, int]]:
+def _receipts(backend: ResponseStore, start: datetime | None, end: datetime) -> tuple[dict[str, datetime], dict[str, int]]:
     """Each alert's first containment (any time) and the period's action counts."""
     contained: dict[str, datetime] = {}
     counts = dict.fromkeys(ACTION_KINDS, 0)
@@ -110,7 +110,7 @@ class _Period:
     """What the metrics read, fetched once: the period's alerts, every alert's workflow
     history, containments and action counts; verdicts and anomalies on first use."""
 
-    backend: Backend
+    backend: ResponseStore
     start: datetime | None
     end: datetime
     truth: Mapping[str, Any] | None
@@ -122,7 +122,7 @@ class _Period:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def fetch(cls, backend: Backend, start: datetime | None, end: datetime, truth: Mapping[str, Any] | None,
+    def fetch(cls, backend: ResponseStore, start: datetime | None, end: datetime, truth: Mapping[str, Any] | None,
               event_ids: Mapping[str, str]) -> _Period:
         period = cls(backend, start, end, truth, event_ids, alerts=backend.alerts(start, end))
         for w in backend.workflow():
@@ -254,7 +254,7 @@ METRICS: dict[str, MetricFn] = {
 }
 
 
-def compute(backend: Backend, start: datetime | None = None, end: datetime | None = None,
+def compute(backend: ResponseStore, start: datetime | None = None, end: datetime | None = None,
             truth: Mapping[str, Any] | None = None, event_ids: Mapping[str, str] | None = None,
             now: datetime | None = None) -> MetricsReport:
     """All metrics over alerts raised in [start, end). `truth` (a drill's truth.json) with
@@ -268,7 +268,7 @@ def compute(backend: Backend, start: datetime | None = None, end: datetime | Non
     return report
 
 
-def write(backend: Backend, report: MetricsReport) -> int:
+def write(backend: ResponseStore, report: MetricsReport) -> int:
     start = parse_ts(report.start) if report.start else None
     end = parse_ts(report.end)
     assert end is not None

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..inventory import Inventory
 from ..times import format_ts, utcnow
 from .actions import Outcome, Plan, Targets, get_action
-from .backend import Backend
+from .backend import ResponseStore
 from .levels import Decision, check_levels, choose_level
 
 
@@ -40,7 +40,7 @@ def default_actor() -> str:
     return os.environ.get("SIEM_PACK_ACTOR") or getpass.getuser()
 
 
-def propose(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Targets,
+def propose(backend: ResponseStore, alert_uuid: str, inventory: Inventory, targets: Targets,
             only: str | None = None) -> Proposal:
     """The level's actions as plans (or just `only`, whatever the level says)."""
     check_levels(inventory)
@@ -55,7 +55,7 @@ def propose(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Ta
     return Proposal(alert, decision, tuple(get_action(n).plan(alert, targets) for n in names))
 
 
-def complete_entities(backend: Backend, alert: dict[str, Any]) -> list[dict[str, Any]]:
+def complete_entities(backend: ResponseStore, alert: dict[str, Any]) -> list[dict[str, Any]]:
     """Fill subject fields the alert did not group on from its first source event
     (the key hash, the team, the model tier); returns those events."""
     wanted = ("siem_pack.api_key.hash", "siem_pack.api_key.id", "user.group.id", "siem_pack.model.tier", "user.id",
@@ -83,7 +83,7 @@ def receipt(alert_uuid: str, action: str, subject: str | None, operation: str, d
                 "summary": summary, "undo_of": undo_of, "undoable": undoable, "status": outcome.status}}}
 
 
-def respond(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Targets, actor: str,
+def respond(backend: ResponseStore, alert_uuid: str, inventory: Inventory, targets: Targets, actor: str,
             execute: bool = False, only: str | None = None) -> tuple[Proposal, list[dict[str, Any]]]:
     """Plan (dry run, the default) or perform the actions; one receipt per applicable action."""
     proposal = propose(backend, alert_uuid, inventory, targets, only)
@@ -103,7 +103,7 @@ def respond(backend: Backend, alert_uuid: str, inventory: Inventory, targets: Ta
     return proposal, receipts
 
 
-def undo(backend: Backend, receipt_id: str, targets: Targets, actor: str, execute: bool = False) -> dict[str, Any]:
+def undo(backend: ResponseStore, receipt_id: str, targets: Targets, actor: str, execute: bool = False) -> dict[str, Any]:
     """Reverse the action of a receipt (when its target allows it); writes a new receipt."""
     original = backend.receipt(receipt_id)
     if original is None:

@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args
 from ..detect import episodes
 from ..errors import InputError
 from ..times import utcnow
-from .backend import Backend, workflow_doc
+from .backend import ResponseStore, workflow_doc
 
 Status = Literal["open", "acknowledged", "closed"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -37,7 +37,7 @@ def status_of(alert: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) ->
     return str(alert.get("kibana.alert.workflow_status") or "open")
 
 
-def change(backend: Backend, alert_uuid: str, to_status: str, actor: str, reason: str,
+def change(backend: ResponseStore, alert_uuid: str, to_status: str, actor: str, reason: str,
            at: datetime | None = None) -> dict[str, Any]:
     """Record one change; refuses a move the workflow does not allow or a missing who/why."""
     if to_status not in STATUSES:
@@ -54,7 +54,7 @@ def change(backend: Backend, alert_uuid: str, to_status: str, actor: str, reason
     return doc
 
 
-def listing(backend: Backend, status: str | None = None, start: datetime | None = None,
+def listing(backend: ResponseStore, status: str | None = None, start: datetime | None = None,
             end: datetime | None = None, order: str = "risk",
             tier_of: Callable[[Mapping[str, Any]], str] | None = None) -> list[dict[str, Any]]:
     """Alerts (episodes) with their current status and episode risk score: highest risk

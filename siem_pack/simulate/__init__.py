@@ -1,4 +1,4 @@
-"""Attack drills, stage 0: a simulated organisation's raw logs, inventory and ground truth.
+"""Cross-cutting (drills): a simulated organisation's raw logs, inventory and ground truth.
 
 `simulate(out_dir, days, identities, seed, org=...)` writes, under `out_dir`:
   logs/<format>.ndjson   raw records in the real vendor formats (format registry names),

@@ -1,6 +1,6 @@
 """Drills, part 3: labelled attack scenarios laid over the benign traffic of `org.py`.
 
-Stage 0: each scenario returns abstract `Activity` records (rendered by `writers.py` like
+Cross-cutting (drills): each scenario returns abstract `Activity` records (rendered by `writers.py` like
 any other) plus its labels (MITRE ATLAS / ATT&CK technique ids, OWASP LLM Top 10 2025 ids)
 and the attacker identities as every source names them. Scenarios choose their victims and
 targets by what the organisation's profile says (a model's tier, source and allowed groups,
@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..inventory import Identity
 from ..times import format_ts
-from .org import Activity, Identity, Model, Org, key_hash, local_time, random_token, random_uuid
+from .org import (
+    Activity,
+    Deployment,
+    Job,
+    Member,
+    Org,
+    inventory_aliases,
+    key_hash,
+    local_time,
+    random_token,
+    random_uuid,
+)
 
 SENSITIVE = ("confidential", "restricted")
 
@@ -29,14 +41,14 @@ class Scenario:
     atlas: tuple[str, ...]
     owasp: tuple[str, ...]
     behaviour: str  # the detection behaviour (issue 4's list) that should catch it
-    attackers: list[Identity] = field(default_factory=list)
+    attackers: list[Member] = field(default_factory=list)
     extra_aliases: list[str] = field(default_factory=list)  # names of attacker keys / users not in the inventory
     acts: list[Activity] = field(default_factory=list)
-    new_identities: list[Identity] = field(default_factory=list)  # made by the attack, known to the inventory
+    new_identities: list[Member] = field(default_factory=list)  # made by the attack, known to the inventory
 
 
-def _local(org: Org, ident: Identity, day: int, hour: float) -> datetime:
-    return _at(org, ident.tz, day, hour)
+def _local(org: Org, ident: Member, day: int, hour: float) -> datetime:
+    return _at(org, ident.spec.time_zone, day, hour)
 
 
 def _at(org: Org, tz: str, day: int, hour: float) -> datetime:
@@ -58,19 +70,19 @@ def _weekday(org: Org, day: int) -> int:
     return day
 
 
-def _invoke(ident: Identity, model: Model, ts: datetime, **kw: Any) -> Activity:
+def _invoke(ident: Member, model: Deployment, ts: datetime, **kw: Any) -> Activity:
     return Activity(ts=ts, source=model.source, identity=ident, model=model, site=kw.pop("site", ident.home), **kw)
 
 
-def _permitted(model: Model, ident: Identity) -> bool:
-    return model.tier == "public" or bool(set(model.allowed_groups) & set(ident.groups))
+def _permitted(model: Deployment, ident: Member) -> bool:
+    return model.spec.tier == "public" or bool(set(model.spec.allowed_groups) & set(ident.spec.groups))
 
 
-def _models(org: Org, pred: Callable[[Model], bool]) -> list[Model]:
+def _models(org: Org, pred: Callable[[Deployment], bool]) -> list[Deployment]:
     return [m for m in org.models if pred(m)]
 
 
-def _habitual(org: Org, ident: Identity, pred: Callable[[Model], bool]) -> list[Model]:
+def _habitual(org: Org, ident: Member, pred: Callable[[Deployment], bool]) -> list[Deployment]:
     return [org.model(m) for m in ident.models if pred(org.model(m)) and org.model(m).source in ident.sources]
 
 
@@ -79,12 +91,12 @@ class Picker:
 
     def __init__(self, org: Org, rng: random.Random) -> None:
         travellers = {t.identity for t in org.trips}
-        self.pool = [i for i in org.identities if i.kind == "human" and i.joined == 0 and i.id not in travellers
-                     and not any(g.identity == i.id for g in org.grants)]
+        self.pool = [i for i in org.identities if i.spec.type == "human" and i.joined == 0 and i.id not in travellers
+                     and not any(i.id in g.identities for g in org.grants)]
         self.used: set[str] = set()
         self.rng = rng
 
-    def pick(self, want: Callable[[Identity], bool] = lambda i: True) -> Identity:
+    def pick(self, want: Callable[[Member], bool] = lambda i: True) -> Member:
         for cands in ([i for i in self.pool if want(i) and i.id not in self.used],
                       [i for i in self.pool if i.id not in self.used], self.pool):
             if cands:
@@ -98,13 +110,13 @@ class Picker:
 # Each takes (org, rng, picker, day) and returns a Scenario. `day` is the attack's day.
 
 def new_model_compromised(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    def unused(i: Identity) -> list[Model]:
-        return _models(org, lambda m: m.tier == "confidential" and m.source in i.sources and m.id not in i.models
+    def unused(i: Member) -> list[Deployment]:
+        return _models(org, lambda m: m.spec.tier == "confidential" and m.source in i.sources and m.id not in i.models
                        and m.source in ("litellm_spend", "bedrock_invocation"))
 
     who = pk.pick(lambda i: bool(unused(i)))
     # a model the identity never used; one its groups do not allow first (what a stolen key tries)
-    model = sorted(unused(who) or _models(org, lambda m: m.tier == "confidential"),
+    model = sorted(unused(who) or _models(org, lambda m: m.spec.tier == "confidential"),
                    key=lambda m: (_permitted(m, who), m.id))[0]
     sc = Scenario("new-model-compromised-identity", "A compromised identity uses a model it never used before",
                   ("AML.T0012", "AML.T0040"), ("LLM02:2025",), "identity uses a model never used before", [who])
@@ -115,12 +127,12 @@ def new_model_compromised(org: Org, rng: random.Random, pk: Picker, day: int) ->
 
 
 def noncompliant_restricted(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    def targets(i: Identity) -> list[Model]:
-        return _models(org, lambda m: m.tier == "restricted" and m.source == "litellm_spend" and not _permitted(m, i))
+    def targets(i: Member) -> list[Deployment]:
+        return _models(org, lambda m: m.spec.tier == "restricted" and m.source == "litellm_spend" and not _permitted(m, i))
 
     who = pk.pick(lambda i: "litellm_spend" in i.sources and bool(targets(i))
-                  and not any(org.model(m).tier in SENSITIVE for m in i.models))
-    model = (targets(who) or _models(org, lambda m: m.tier == "restricted"))[0]
+                  and not any(org.model(m).spec.tier in SENSITIVE for m in i.models))
+    model = (targets(who) or _models(org, lambda m: m.spec.tier == "restricted"))[0]
     sc = Scenario("noncompliant-restricted-access", "A role uses a restricted model above its clearance",
                   ("AML.T0012",), ("LLM02:2025", "LLM06:2025"), "policy-noncompliant access", [who])
     t0 = _local(org, who, day, 11.2)
@@ -130,8 +142,8 @@ def noncompliant_restricted(org: Org, rng: random.Random, pk: Picker, day: int) 
 
 
 def failures_then_success(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    def own(i: Identity, source: str) -> list[Model]:
-        return _habitual(org, i, lambda m: m.tier in SENSITIVE and m.source == source and _permitted(m, i))
+    def own(i: Member, source: str) -> list[Deployment]:
+        return _habitual(org, i, lambda m: m.spec.tier in SENSITIVE and m.source == source and _permitted(m, i))
 
     source = "azure_openai" if any(own(i, "azure_openai") for i in pk.pool) else "litellm_spend"
     who = pk.pick(lambda i: bool(own(i, source)))
@@ -160,13 +172,13 @@ def key_created_without_approval(org: Org, rng: random.Random, pk: Picker, day: 
     return sc
 
 
-def _internal_gateway_model(org: Org, i: Identity) -> list[Model]:
-    return _habitual(org, i, lambda m: m.tier == "internal" and m.source == "litellm_spend")
+def _internal_gateway_model(org: Org, i: Member) -> list[Deployment]:
+    return _habitual(org, i, lambda m: m.spec.tier == "internal" and m.source == "litellm_spend")
 
 
 def token_volume_exfiltration(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
     who = pk.pick(lambda i: bool(_internal_gateway_model(org, i)) and not i.bursty)
-    model = (_internal_gateway_model(org, who) or _models(org, lambda m: m.tier == "internal"
+    model = (_internal_gateway_model(org, who) or _models(org, lambda m: m.spec.tier == "internal"
                                                           and m.source == "litellm_spend"))[0]
     sc = Scenario("token-volume-exfiltration", "Bulk extraction: token volume far above the identity's baseline",
                   ("AML.T0024", "AML.T0057"), ("LLM02:2025", "LLM10:2025"), "anomalous data volume", [who])
@@ -179,7 +191,7 @@ def token_volume_exfiltration(org: Org, rng: random.Random, pk: Picker, day: int
 
 def unusual_export_format(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
     who = pk.pick(lambda i: "litellm_spend" in i.sources)
-    model = _models(org, lambda m: m.tier == "public" and m.source == "litellm_spend")[0]
+    model = _models(org, lambda m: m.spec.tier == "public" and m.source == "litellm_spend")[0]
     sc = Scenario("unusual-export-format", "Batch and file-content exports by an identity that never exported",
                   ("AML.T0025",), ("LLM02:2025",), "unusual export format", [who])
     t0 = _local(org, who, day, 15.1)
@@ -215,11 +227,11 @@ def new_country(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
 
 
 def off_hours_restricted(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    def own(i: Identity) -> list[Model]:
-        return _habitual(org, i, lambda m: m.tier == "restricted")
+    def own(i: Member) -> list[Deployment]:
+        return _habitual(org, i, lambda m: m.spec.tier == "restricted")
 
     who = pk.pick(lambda i: bool(own(i)))
-    model = (own(who) or _habitual(org, who, lambda m: m.tier in SENSITIVE) or [org.model(who.models[-1])])[0]
+    model = (own(who) or _habitual(org, who, lambda m: m.spec.tier in SENSITIVE) or [org.model(who.models[-1])])[0]
     sc = Scenario("off-hours-restricted-access", "A sensitive model used at 3 a.m. in the identity's own time zone",
                   ("AML.T0012", "AML.T0057"), ("LLM02:2025",), "off-hours sensitive access", [who])
     t0 = _local(org, who, day, 3.2)
@@ -229,15 +241,15 @@ def off_hours_restricted(org: Org, rng: random.Random, pk: Picker, day: int) -> 
 
 
 def restricted_probing(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    def targets(i: Identity) -> list[Model]:
-        out = _models(org, lambda m: m.tier in SENSITIVE and m.source == "litellm_spend" and not _permitted(m, i))
-        return sorted(out, key=lambda m: (m.tier != "restricted", m.id))[:3]
+    def targets(i: Member) -> list[Deployment]:
+        out = _models(org, lambda m: m.spec.tier in SENSITIVE and m.source == "litellm_spend" and not _permitted(m, i))
+        return sorted(out, key=lambda m: (m.spec.tier != "restricted", m.id))[:3]
 
     who = pk.pick(lambda i: "litellm_spend" in i.sources and len(targets(i)) >= 3 and not i.bursty)
     sc = Scenario("restricted-model-probing", "Repeated attempts against restricted models and invalid model names",
                   ("AML.T0040", "AML.T0014"), ("LLM10:2025",), "restricted-model probing", [who])
     t0 = _local(org, who, day, 10.4)
-    models = targets(who) or _models(org, lambda m: m.tier in SENSITIVE and m.source == "litellm_spend")[:3]
+    models = targets(who) or _models(org, lambda m: m.spec.tier in SENSITIVE and m.source == "litellm_spend")[:3]
     # a scripted session: every model retried (denied) and malformed parameters tried (invalid)
     for k in range(30):
         model = models[k % len(models)]
@@ -250,7 +262,7 @@ def guardrail_burst(org: Org, rng: random.Random, pk: Picker, day: int) -> Scena
     who = pk.pick(lambda i: "bedrock_invocation" in i.sources)
     own = _habitual(org, who, lambda m: m.source == "bedrock_invocation")
     model = sorted(own or _models(org, lambda m: m.source == "bedrock_invocation"),
-                   key=lambda m: m.tier == "public")[0]
+                   key=lambda m: m.spec.tier == "public")[0]
     sc = Scenario("guardrail-violation-burst", "A burst of jailbreak attempts blocked by the guardrail",
                   ("AML.T0054", "AML.T0051"), ("LLM01:2025",), "guardrail violation burst", [who])
     t0 = _local(org, who, day, 15.7)
@@ -265,7 +277,7 @@ def guardrail_burst(org: Org, rng: random.Random, pk: Picker, day: int) -> Scena
 
 def secrets_in_prompt(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
     who = pk.pick(lambda i: "bedrock_invocation" in i.sources)
-    model = _models(org, lambda m: m.tier == "public" and m.source == "bedrock_invocation")[0]
+    model = _models(org, lambda m: m.spec.tier == "public" and m.source == "bedrock_invocation")[0]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     key_id = "AKIA" + random_token(rng, 16, alphabet)
     secret = random_token(rng, 40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+")
@@ -282,8 +294,8 @@ def secrets_in_prompt(org: Org, rng: random.Random, pk: Picker, day: int) -> Sce
 
 
 def coordinated_extraction(org: Org, rng: random.Random, pk: Picker, day: int) -> Scenario:
-    model = _models(org, lambda m: m.tier == "internal" and m.source == "litellm_spend")[0]
-    svc = next((i for i in org.identities if i.kind == "service" and "litellm_spend" in i.sources and i.gateway_user
+    model = _models(org, lambda m: m.spec.tier == "internal" and m.source == "litellm_spend")[0]
+    svc = next((i for i in org.identities if i.spec.type == "service" and "litellm_spend" in i.sources and i.gateway_user
                 and not i.left), None)
     owner = svc or pk.pick(lambda i: "litellm_spend" in i.sources)
     sc = Scenario("coordinated-extraction", "Many new keys query one model in a short time (model extraction)",
@@ -323,23 +335,25 @@ def team_key_cohort_extraction(org: Org, rng: random.Random, pk: Picker, day: in
     run far above the team's own volume on that model."""
     teams = org.profile.teams
 
-    def pairs(habitual: bool) -> list[tuple[str, Model]]:
+    def pairs(habitual: bool) -> list[tuple[str, Deployment]]:
         return [(t, m) for t in teams for m in org.models
-                if m.source == "litellm_spend" and m.tier in SENSITIVE and set(m.allowed_groups) & set(teams[t].groups)
+                if m.source == "litellm_spend" and m.spec.tier in SENSITIVE
+                and set(m.spec.allowed_groups) & set(teams[t].groups)
                 and (not habitual or any(i.team == t and m.id in i.models for i in org.identities))]
 
     team, model = rng.choice(pairs(True) or pairs(False))
     spec = teams[team]
     home = org.profile.sites[spec.sites[0]]
-    keys: list[Identity] = []
-    template = next(i for i in org.identities if i.team == team)
+    keys: list[Member] = []
     for _ in range(rng.randint(9, 12)):
         tag = random_token(rng, 6, "0123456789abcdef")
-        keys.append(replace(template, id=f"{team}-key-{tag}", kind="service", name=f"{team} key {tag}", email="",
-                            role="service", groups=(spec.groups[0], "service-accounts"), home=home, aws_arn="",
-                            entra_oid=random_uuid(rng), gateway_user="", key_alias=f"{team}-batch-{tag}",
-                            key_hash=key_hash(rng), openai_user_id="", sources=("litellm_spend",),
-                            models=(model.id,), rate=15.0, joined=day, left=0, job=None, bursty=False))
+        ident = Identity(id=f"{team}-key-{tag}", name=f"{team} key {tag}", type="service", email="",
+                       groups=(spec.groups[0], "service-accounts"), roles=("service",), time_zone=home.tz,
+                       aliases=inventory_aliases(entra_oid=random_uuid(rng), key_alias=f"{team}-batch-{tag}",
+                                                 key_hash=key_hash(rng)),
+                       countries=(home.country,))
+        keys.append(Member(ident, team=team, home=home, sources=("litellm_spend",), models=(model.id,), rate=15.0,
+                           joined=day))
     sc = Scenario("team-key-cohort-extraction",
                   "Coordinated low-and-slow extraction over many new keys of one team, each under every per-key limit",
                   ("AML.T0024", "AML.T0040"), ("LLM10:2025", "LLM02:2025"),
@@ -361,11 +375,11 @@ def offpeak_bulk_exfiltration(org: Org, rng: random.Random, pk: Picker, day: int
     """A stolen gateway key used off-peak from a rented server abroad: 60-80 completions in
     about 100 minutes at 2 a.m. the identity's time, short prompts asking for long answers
     (output/input about 10x), each answer under the single-request token ceilings."""
-    def own(i: Identity) -> list[Model]:
-        return _habitual(org, i, lambda m: m.tier in ("internal", "confidential") and m.source == "litellm_spend")
+    def own(i: Member) -> list[Deployment]:
+        return _habitual(org, i, lambda m: m.spec.tier in ("internal", "confidential") and m.source == "litellm_spend")
 
     who = pk.pick(lambda i: bool(own(i)) and not i.bursty)
-    model = (own(who) or _models(org, lambda m: m.tier == "internal" and m.source == "litellm_spend"))[0]
+    model = (own(who) or _models(org, lambda m: m.spec.tier == "internal" and m.source == "litellm_spend"))[0]
     site = org.profile.foreign[org.profile.attack_sites[3]]
     sc = Scenario("offpeak-bulk-exfiltration",
                   "Bulk completions off-peak from a new network: output far above the identity's own baseline",
@@ -453,18 +467,10 @@ def benign_traps(org: Org) -> list[dict[str, Any]]:
     traps: list[dict[str, Any]] = []
     migrated = {k for m in org.migrations for k in m.keys}
     for i in org.identities:
-        if i.joined and i.kind == "human":
+        if i.joined and i.spec.type == "human":
             traps.append({"kind": "onboarding", "user.id": i.id, "start": format_ts(org.start + i.joined * day, "seconds")})
-        if i.kind == "service" and i.job is not None and i.id not in migrated:
-            job = i.job
-            trap: dict[str, Any] = {"kind": f"{job.schedule}-job", "user.id": i.id, "time_zone": job.tz}
-            if job.schedule == "nightly":
-                trap["kind"], trap["hour_local"], trap["hour_utc"] = "nightly-batch", job.hour, i.batch_hour_utc
-            if job.rotating_session:
-                trap["rotating_session"] = True
-            if job.output_scale >= 4 * job.input_scale:
-                trap["kind"] = "long-summary-job"
-            traps.append(trap)
+        if i.spec.type == "service" and i.job is not None and i.id not in migrated:
+            traps.append(_job_trap(i, i.job))
         if i.bursty:
             traps.append({"kind": "agentic-bursts", "user.id": i.id})
     for m in org.migrations:
@@ -481,6 +487,19 @@ def benign_traps(org: Org) -> list[dict[str, Any]]:
                       "start": format_ts(org.start + c.day * day, "seconds"),
                       "end": format_ts(org.start + (c.day + 1) * day, "seconds")})
     for g in org.grants:
-        traps.append({"kind": "dated-grant", "user.id": g.identity, "model": g.model,
-                      "start": format_ts(g.start, "seconds"), "end": format_ts(g.end, "seconds")})
+        traps += [{"kind": "dated-grant", "user.id": who, "model": model, "start": format_ts(g.start, "seconds"),
+                   "end": format_ts(g.expiry, "seconds")} for who in g.identities for model in g.models]
     return traps
+
+
+def _job_trap(account: Member, job: Job) -> dict[str, Any]:
+    """A service account on its schedule: a nightly batch (its hour local and UTC), an
+    hourly or business-hours job, or a long-summary job; rotating session names said so."""
+    trap: dict[str, Any] = {"kind": f"{job.schedule}-job", "user.id": account.id, "time_zone": job.tz}
+    if job.schedule == "nightly":
+        trap["kind"], trap["hour_local"], trap["hour_utc"] = "nightly-batch", job.hour, account.batch_hour_utc
+    if job.rotating_session:
+        trap["rotating_session"] = True
+    if job.output_scale >= 4 * job.input_scale:
+        trap["kind"] = "long-summary-job"
+    return trap

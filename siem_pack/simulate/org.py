@@ -1,13 +1,17 @@
 """Drills, part 1: a simulated organisation and its benign traffic.
 
-Stage 0 of the flow (before raw logs): `build_org` makes a deterministic organisation from a
+Cross-cutting (drills), before stage 1 (raw logs): `build_org` makes a deterministic organisation from a
 seed and a profile (`PROFILES`, profiles.py: teams and roles, humans in several regions and
 time zones, service accounts with their schedules, models in sensitivity tiers, dated
 grants and approvals, travel, onboarding, campaign spikes and the other benign look-alikes);
 `benign_activity` turns it into abstract `Activity` records, which `writers.py` renders in
-the real vendor formats; which models a person may use is decided by the inventory written
-from the organisation (`Policy`: siem_pack.inventory's verdict, the rule ingest applies). `attacks.py` adds labelled attack activity on top. Nothing here
-knows a vendor format.
+the real vendor formats. What the organisation shares with the inventory is the inventory's
+own dataclasses (siem_pack.inventory `Model`, `Identity`, `Grant`): a `Deployment` wraps a
+model with the source that serves it, a `Member` wraps an identity with how it behaves, and
+`Org.inventory()` is the `Inventory` that `writers.write_inventory` writes. Which models a
+person may use is that inventory's verdict (`Policy`: `Inventory.verdict`, the rule ingest
+applies). `attacks.py` adds labelled attack activity on top. Nothing here knows a vendor
+format.
 """
 
 from __future__ import annotations
@@ -20,13 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from ..inventory import Inventory, Tier, iso_utc
+from ..inventory import AliasKind, Grant, Identity, Inventory, Model, iso_utc
 
 Source = Literal["bedrock_invocation", "litellm_spend", "azure_openai", "openai_audit"]
 Schedule = Literal["nightly", "hourly", "business"]
 
 # the default first day (a Monday); a fixed date keeps a seed's output identical on any day
 DEFAULT_START = datetime(2026, 3, 2, tzinfo=UTC)
+# the simulated working day (DIURNAL) runs from 07:00 to 20:00 local: people's working hours
+WORKING_HOURS = ("07:00:00", "20:00:00")
+# the admins' standing approval: key creation, as the OpenAI audit pipeline writes
+# `api_key.created` into event.action (dots become dashes)
+KEY_CREATED_ACTION = "api-key-created"
 
 
 @dataclass(frozen=True)
@@ -46,23 +55,24 @@ class Site:
 
 
 @dataclass(frozen=True)
-class Model:
-    """A model as the inventory knows it, and the name each source logs it under."""
+class Deployment:
+    """A model behind one source. `spec` is the model as the inventory knows it (tier, owner,
+    allowed groups, and the one name the logs give it: `gen_ai.request.model` after ingest);
+    `provider_model` is what the source's calls name (Bedrock modelId, LiteLLM model, Azure
+    deployment name). Deployments the logs name alike are one inventory model (`Org.inventory`)."""
 
-    id: str
-    name: str
-    tier: Tier
-    owner: str
-    environment: str
-    allowed_groups: tuple[str, ...]
+    spec: Model
     source: Source
-    provider_model: str  # Bedrock modelId, LiteLLM model, Azure deployment name
-    provider_name: str = ""  # Azure: modelName
+    provider_model: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
 
     @property
     def log_name(self) -> str:
-        """The name the logs give the model (`gen_ai.request.model` after ingest)."""
-        return self.provider_name or self.provider_model
+        """The name the logs give the model (Azure: the modelName of the deployment)."""
+        return self.spec.names[0]
 
 
 @dataclass(frozen=True)
@@ -86,25 +96,16 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Identity:
-    """A human or service account with every alias the sources use for it."""
+class Member:
+    """A human or service account of the organisation. `spec` is its inventory identity
+    (name, type, groups, role, time zone, countries, and every alias the sources use for it);
+    the rest is how the simulation has it behave."""
 
-    id: str
-    kind: Literal["human", "service"]
-    name: str
-    email: str
+    spec: Identity
     team: str
-    role: str
-    groups: tuple[str, ...]
-    home: Site
-    aws_arn: str  # the IAM user / role ARN, or the SSO session ARN (session name = e-mail)
-    entra_oid: str
-    gateway_user: str  # LiteLLM user ('' for a team key)
-    key_alias: str
-    key_hash: str
-    openai_user_id: str
+    home: Site  # the office its calls leave from (a service account's egress)
     sources: tuple[Source, ...]
-    models: tuple[str, ...]  # habitual model ids
+    models: tuple[str, ...]  # habitual deployment ids
     rate: float  # mean requests per active hour (humans)
     joined: int = 0  # first active day (0 = before the simulation)
     left: int = 0  # last active day, exclusive (0 = to the end)
@@ -112,12 +113,38 @@ class Identity:
     bursty: bool = False  # uses agentic coding tools: bursts of calls in a few minutes
 
     @property
-    def site(self) -> str:
-        return self.home.name
+    def id(self) -> str:
+        return self.spec.id
+
+    def _alias(self, *kinds: AliasKind) -> str:
+        return next((v for k, v in self.spec.aliases if k in kinds), "")
 
     @property
-    def tz(self) -> str:
-        return self.job.tz if self.job is not None else self.home.tz
+    def aws_arn(self) -> str:
+        """The IAM user / role ARN, or the SSO session ARN (session name = e-mail)."""
+        return self._alias("iam_arn", "iam_role")
+
+    @property
+    def entra_oid(self) -> str:
+        return self._alias("entra_object_id")
+
+    @property
+    def gateway_user(self) -> str:
+        """The LiteLLM user: people's is their e-mail (the inventory lists it once, as the
+        e-mail); '' for a team key."""
+        return self._alias("gateway_user") or self.spec.email
+
+    @property
+    def key_alias(self) -> str:
+        return self._alias("key_alias")
+
+    @property
+    def key_hash(self) -> str:
+        return self._alias("key_hash")
+
+    @property
+    def openai_user_id(self) -> str:
+        return self._alias("openai_user_id")
 
     @property
     def batch_hour_utc(self) -> int:
@@ -127,45 +154,25 @@ class Identity:
         local = datetime(2026, 3, 2, self.job.hour, tzinfo=ZoneInfo(self.job.tz))
         return local.astimezone(UTC).hour
 
-    @property
-    def role_arn(self) -> str:
-        """The IAM role of an assumed-role ARN (`arn:aws:iam::<account>:role/<name>`), else ''."""
-        parts = self.aws_arn.split(":")
-        if len(parts) == 6 and parts[5].startswith("assumed-role/"):
-            return f"arn:aws:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
-        return self.aws_arn if ":role/" in self.aws_arn else ""
-
     def aliases(self) -> list[str]:
-        """Every name the sources give this identity (the inventory's aliases)."""
-        names = [self.email, self.aws_arn, self.entra_oid, self.gateway_user, self.key_alias, self.key_hash,
+        """Every name the sources give this identity, in the truth file's order."""
+        names = [self.spec.email, self.aws_arn, self.entra_oid, self.gateway_user, self.key_alias, self.key_hash,
                  self.openai_user_id]
         return [n for n in dict.fromkeys(names) if n]
 
 
-@dataclass(frozen=True)
-class Grant:
-    """A dated grant: an identity may use a model between start and end (temporary elevation)."""
-
-    id: str
-    identity: str
-    model: str
-    start: datetime
-    end: datetime
-    justification: str
-    approver: str
-
-
-@dataclass(frozen=True)
-class Approval:
-    """An approved privileged action (key creation, permission grant) within a validity window."""
-
-    id: str
-    identity: str
-    action: str
-    start: datetime
-    end: datetime
-    justification: str
-    approver: str
+def inventory_aliases(email: str = "", aws_arn: str = "", entra_oid: str = "", openai_user_id: str = "",
+                      gateway_user: str = "", key_alias: str = "", key_hash: str = ""
+                      ) -> tuple[tuple[AliasKind, str], ...]:
+    """The ids the sources give an identity as inventory aliases, each under its kind. A
+    role's sessions (rotating names) are the identity, so a role ARN is an `iam_role` alias;
+    a gateway user that is the e-mail is listed once, as the e-mail."""
+    arn_kind: AliasKind = "iam_role" if ":role/" in aws_arn else "iam_arn"
+    pairs: tuple[tuple[AliasKind, str], ...] = (
+        ("email", email), (arn_kind, aws_arn), ("entra_object_id", entra_oid), ("openai_user_id", openai_user_id),
+        ("gateway_user", "" if gateway_user == email else gateway_user), ("key_alias", key_alias),
+        ("key_hash", key_hash))
+    return tuple((kind, value) for kind, value in pairs if value)
 
 
 @dataclass(frozen=True)
@@ -251,7 +258,7 @@ class OrgProfile:
     foreign: dict[str, Site]
     teams: dict[str, Team]
     team_weights: dict[str, int]
-    models: tuple[Model, ...]
+    models: tuple[Deployment, ...]
     services: tuple[ServiceSpec, ...]
     identities_per_service: int
     attack_sites: tuple[str, str, str, str]
@@ -272,10 +279,10 @@ class Org:
     seed: int
     start: datetime
     days: int
-    models: tuple[Model, ...]
-    identities: tuple[Identity, ...]
-    grants: tuple[Grant, ...]
-    approvals: tuple[Approval, ...]
+    models: tuple[Deployment, ...]
+    identities: tuple[Member, ...]
+    grants: tuple[Grant, ...]  # dated access to a model (kind `approval`: a temporary elevation)
+    approvals: tuple[Grant, ...]  # standing approvals of a privileged action (kind `grant`)
     trips: tuple[Trip, ...]
     campaigns: tuple[Campaign, ...]
     profile: OrgProfile
@@ -285,11 +292,28 @@ class Org:
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
 
-    def model(self, model_id: str) -> Model:
+    def model(self, model_id: str) -> Deployment:
         return next(m for m in self.models if m.id == model_id)
 
-    def identity(self, identity_id: str) -> Identity:
+    def identity(self, identity_id: str) -> Member:
         return next(i for i in self.identities if i.id == identity_id)
+
+    def inventory(self) -> Inventory:
+        """The organisation as inventory content (`writers.write_inventory` writes it): one
+        model per name the logs carry (gpt-4o on two routes), a public one open to every
+        group; every member's identity; the grants, then the approvals."""
+        everyone = tuple(sorted({g for i in self.identities for g in i.spec.groups}))
+        by_name: dict[str, list[Model]] = {}
+        for d in self.models:
+            by_name.setdefault(d.log_name, []).append(d.spec)
+        models = []
+        for name, same in by_name.items():
+            m = same[0]
+            assert all(x.tier == m.tier for x in same), f"models logged as {name} disagree on the tier"
+            groups = everyone if m.tier == "public" else tuple(dict.fromkeys(g for x in same for g in x.allowed_groups))
+            models.append(replace(m, allowed_groups=groups))
+        return Inventory(models=tuple(models), identities=tuple(i.spec for i in self.identities),
+                         grants=self.grants + self.approvals)
 
 
 @dataclass
@@ -303,9 +327,9 @@ class Activity:
 
     ts: datetime
     source: Source
-    identity: Identity
+    identity: Member
     kind: Literal["invoke", "login", "admin"] = "invoke"
-    model: Model | None = None
+    model: Deployment | None = None
     outcome: str = "success"
     input_tokens: int = 0
     output_tokens: int = 0
@@ -367,7 +391,7 @@ def build_org(seed: int, profile: OrgProfile, identities: int = 40, days: int = 
     for _ in range(round(identities * days / prof.onboarding_rate)):
         idx = rng.randrange(len(people))
         people[idx] = replace(people[idx], joined=rng.randrange(days // 2, max(days // 2 + 1, days - 2)))
-    services: list[Identity] = []
+    services: list[Member] = []
     migrations: list[Migration] = []
     for svc in prof.services[:n_services]:
         ident, keys, migration = _service_account(rng, prof, svc, days)
@@ -375,12 +399,14 @@ def build_org(seed: int, profile: OrgProfile, identities: int = 40, days: int = 
         migrations += [migration] if migration else []
     trips = _trips(rng, prof, people, identities, days)
     campaigns = (Campaign(prof.campaign_team, rng.randrange(days // 2, days), 2.5),)
+    approver = next((p.id for p in people if p.team == prof.admins), people[0].id)  # approves every grant
     return Org(seed=seed, start=start, days=days, models=prof.models, identities=tuple(people + services),
-               grants=_grants(prof, people, start, days), approvals=_approvals(prof, people, start, days),
+               grants=_grants(prof, people, start, days, approver),
+               approvals=_approvals(prof, people, start, days, approver),
                trips=tuple(trips), campaigns=campaigns, profile=prof, migrations=tuple(migrations))
 
 
-def _humans(rng: random.Random, prof: OrgProfile, n_humans: int) -> list[Identity]:
+def _humans(rng: random.Random, prof: OrgProfile, n_humans: int) -> list[Member]:
     """The people, by team: every team gets at least one member, the rest by weight."""
     teams = list(prof.team_weights)
     assigned = teams[:n_humans] + rng.choices(teams, weights=[prof.team_weights[t] for t in teams],
@@ -389,7 +415,7 @@ def _humans(rng: random.Random, prof: OrgProfile, n_humans: int) -> list[Identit
     return [_human(rng, prof, n, team, used_names) for n, team in enumerate(sorted(assigned, key=teams.index))]
 
 
-def _human(rng: random.Random, prof: OrgProfile, n: int, team: str, used_names: set[str]) -> Identity:
+def _human(rng: random.Random, prof: OrgProfile, n: int, team: str, used_names: set[str]) -> Member:
     spec = prof.teams[team]
     while True:
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -415,17 +441,20 @@ def _human(rng: random.Random, prof: OrgProfile, n: int, team: str, used_names: 
         aws_arn = f"arn:aws:sts::{prof.aws_account}:assumed-role/{spec.sso_role}/{email}"
     else:
         aws_arn = f"arn:aws:iam::{prof.aws_account}:user/{login}"
-    return Identity(
-        id=f"u{n + 1:04d}", kind="human", name=f"{first.title()} {last.title()}", email=email, team=team,
-        role=role, groups=groups, home=home, aws_arn=aws_arn,
-        entra_oid=random_uuid(rng), gateway_user=email, key_alias=f"{login}-laptop", key_hash=key_hash(rng),
-        openai_user_id="user-" + random_token(rng, 24), sources=sources, models=models,
-        rate=spec.rate * rng.uniform(0.6, 1.4), bursty=rng.random() < spec.bursty_share,
+    ident = Identity(
+        id=f"u{n + 1:04d}", name=f"{first.title()} {last.title()}", type="human", email=email, groups=groups,
+        roles=(role,), time_zone=home.tz,
+        aliases=inventory_aliases(email=email, aws_arn=aws_arn, entra_oid=random_uuid(rng), gateway_user=email,
+                                  key_alias=f"{login}-laptop", key_hash=key_hash(rng),
+                                  openai_user_id="user-" + random_token(rng, 24)),
+        working_hours=WORKING_HOURS, countries=(home.country,),
     )
+    return Member(ident, team=team, home=home, sources=sources, models=models,
+                  rate=spec.rate * rng.uniform(0.6, 1.4), bursty=rng.random() < spec.bursty_share)
 
 
 def _service_account(rng: random.Random, prof: OrgProfile, svc: ServiceSpec, days: int
-                     ) -> tuple[Identity, list[Identity], Migration | None]:
+                     ) -> tuple[Member, list[Member], Migration | None]:
     """A service account; with `migrate_keys` (and days enough), the per-project keys it
     migrates to midway, and that migration."""
     role_name = svc.id.removeprefix("svc-")
@@ -433,27 +462,33 @@ def _service_account(rng: random.Random, prof: OrgProfile, svc: ServiceSpec, day
         aws_arn = f"arn:aws:iam::{prof.aws_account}:role/{role_name}"
     else:
         aws_arn = f"arn:aws:sts::{prof.aws_account}:assumed-role/{role_name}/batch"
+    home = prof.sites[svc.ip_site]
     ident = Identity(
-        id=svc.id, kind="service", name=svc.id, email="", team=svc.team, role="service",
-        groups=(svc.team, "service-accounts"), home=prof.sites[svc.ip_site], aws_arn=aws_arn,
-        entra_oid=random_uuid(rng), gateway_user=svc.id, key_alias=f"{svc.id}-key", key_hash=key_hash(rng),
-        openai_user_id="", sources=(svc.source,), models=(svc.model,), rate=svc.job.volume, job=svc.job,
+        id=svc.id, name=svc.id, type="service", email="", groups=(svc.team, "service-accounts"),
+        roles=("service",), time_zone=svc.job.tz,
+        aliases=inventory_aliases(aws_arn=aws_arn, entra_oid=random_uuid(rng), gateway_user=svc.id,
+                                  key_alias=f"{svc.id}-key", key_hash=key_hash(rng)),
+        countries=(home.country,),
     )
+    account = Member(ident, team=svc.team, home=home, sources=(svc.source,), models=(svc.model,),
+                     rate=svc.job.volume, job=svc.job)
     if not (svc.migrate_keys and days >= 6):
-        return ident, [], None
-    keys: list[Identity] = []
+        return account, [], None
+    keys: list[Member] = []
     day = days // 2 - 1 + rng.randrange(0, 3)
     split_job = replace(svc.job, volume=svc.job.volume / svc.migrate_keys)
     for k in range(svc.migrate_keys):
         kid = f"{svc.id}-p{k + 1:02d}"
         # per-project team keys: no gateway user, the key alias names the project
-        keys.append(replace(ident, id=kid, name=kid, gateway_user="", aws_arn="",
-                            key_alias=f"{svc.team}-proj-{random_token(rng, 6).lower()}",
-                            key_hash=key_hash(rng), entra_oid=random_uuid(rng), joined=day, job=split_job))
-    return replace(ident, left=day), keys, Migration(svc.id, day, tuple(k.id for k in keys))
+        aliases = inventory_aliases(key_alias=f"{svc.team}-proj-{random_token(rng, 6).lower()}",
+                                    key_hash=key_hash(rng), entra_oid=random_uuid(rng))
+        keys.append(replace(account, spec=replace(ident, id=kid, name=kid, aliases=aliases), joined=day,
+                            job=split_job))
+    return replace(account, left=day), keys, Migration(svc.id, day, tuple(k.id for k in keys))
 
 
-def _grants(prof: OrgProfile, people: list[Identity], start: datetime, days: int) -> tuple[Grant, ...]:
+def _grants(prof: OrgProfile, people: list[Member], start: datetime, days: int, approver: str
+            ) -> tuple[Grant, ...]:
     """One member of a team gets temporary access to a restricted model (a dated approval)."""
     g_team, g_model = prof.grant
     cands = [p for p in people if p.team == g_team]
@@ -461,18 +496,22 @@ def _grants(prof: OrgProfile, people: list[Identity], start: datetime, days: int
         return ()
     who = cands[0]
     g_start = start + timedelta(days=max(1, days // 3), hours=8)
-    return (Grant(f"grant-{who.id}-{g_model}", who.id, g_model, g_start, g_start + timedelta(days=4),
-                  "CHG-4821: evaluate the model for the migration project", f"security-lead@{prof.domain}"),)
+    return (Grant(id=f"grant-{who.id}-{g_model}", kind="approval", identities=(who.id,), groups=(),
+                  models=(g_model,), actions=(), start=iso_utc(g_start), expiry=iso_utc(g_start + timedelta(days=4)),
+                  justification="CHG-4821: evaluate the model for the migration project", approved_by=approver),)
 
 
-def _approvals(prof: OrgProfile, people: list[Identity], start: datetime, days: int) -> tuple[Approval, ...]:
+def _approvals(prof: OrgProfile, people: list[Member], start: datetime, days: int, approver: str
+               ) -> tuple[Grant, ...]:
     """The admins' standing approvals of gateway key rotation."""
-    return tuple(Approval(f"approval-{p.id}-api-key-created", p.id, "api_key.created", start,
-                          start + timedelta(days=days), "standing approval: gateway key rotation",
-                          f"ciso@{prof.domain}") for p in people if p.team == prof.admins)
+    return tuple(Grant(id=f"approval-{p.id}-{KEY_CREATED_ACTION}", kind="grant", identities=(p.id,), groups=(),
+                       models=(), actions=(KEY_CREATED_ACTION,), start=iso_utc(start),
+                       expiry=iso_utc(start + timedelta(days=days)),
+                       justification="standing approval: gateway key rotation", approved_by=approver)
+                 for p in people if p.team == prof.admins)
 
 
-def _trips(rng: random.Random, prof: OrgProfile, people: list[Identity], identities: int, days: int) -> list[Trip]:
+def _trips(rng: random.Random, prof: OrgProfile, people: list[Member], identities: int, days: int) -> list[Trip]:
     """Trips abroad of people who sign in to the OpenAI console (and were there from the start)."""
     trips: list[Trip] = []
     travellers = [p for p in people if "openai_audit" in p.sources and p.joined == 0]
@@ -504,7 +543,7 @@ class Policy:
         self.inventory = inventory
         self._static: dict[tuple[str, str], bool] = {}
 
-    def allows(self, ident: Identity, model: Model, at: datetime) -> bool:
+    def allows(self, ident: Member, model: Deployment, at: datetime) -> bool:
         key = (ident.id, model.id)
         if key in self._static:
             return self._static[key]
@@ -515,15 +554,15 @@ class Policy:
         return ok
 
 
-def site_on(org: Org, ident: Identity, day: int) -> Site:
+def site_on(org: Org, ident: Member, day: int) -> Site:
     for trip in org.trips:
         if trip.identity == ident.id and trip.start_day <= day < trip.end_day:
             return org.profile.foreign[trip.site]
     return ident.home
 
 
-def _tokens(rng: random.Random, model: Model) -> tuple[int, int]:
-    scale = {"public": 1.0, "internal": 1.5, "confidential": 2.0, "restricted": 2.0}[model.tier]
+def _tokens(rng: random.Random, model: Deployment) -> tuple[int, int]:
+    scale = {"public": 1.0, "internal": 1.5, "confidential": 2.0, "restricted": 2.0}[model.spec.tier]
     inp = int(rng.lognormvariate(6.0, 0.8) * scale)
     out = int(rng.lognormvariate(5.3, 0.7) * scale)
     return max(5, inp), max(1, out)
@@ -534,11 +573,11 @@ def benign_activity(org: Org, rng: random.Random, policy: Policy) -> list[Activi
     accounts on their schedules, grants used, keys rotated."""
     acts: list[Activity] = []
     for ident in org.identities:
-        if ident.kind == "service":
+        if ident.spec.type == "service":
             acts.extend(_service(org, ident, rng))
             continue
         invoke_models = [org.model(m) for m in ident.models if org.model(m).source in ident.sources]
-        invoke_models += [org.model(g.model) for g in org.grants if g.identity == ident.id]
+        invoke_models += [org.model(m) for g in org.grants if ident.id in g.identities for m in g.models]
         for day in range(ident.joined, org.days):
             acts.extend(_human_day(org, ident, rng, policy, day, invoke_models))
     # admins rotate gateway keys now and then (approved)
@@ -551,7 +590,7 @@ def benign_activity(org: Org, rng: random.Random, policy: Policy) -> list[Activi
     return acts
 
 
-def _day_factor(org: Org, ident: Identity, rng: random.Random, day: int, weekday: int) -> float:
+def _day_factor(org: Org, ident: Member, rng: random.Random, day: int, weekday: int) -> float:
     """How much of a usual working day a person works that day: weekends mostly off, a day
     off now and then, more in their team's campaign."""
     factor = 1.0 if weekday < 5 else (0.0 if rng.random() > 0.08 else 0.15)
@@ -563,10 +602,10 @@ def _day_factor(org: Org, ident: Identity, rng: random.Random, day: int, weekday
     return factor
 
 
-def _human_day(org: Org, ident: Identity, rng: random.Random, policy: Policy, day: int,
-               invoke_models: list[Model]) -> list[Activity]:
+def _human_day(org: Org, ident: Member, rng: random.Random, policy: Policy, day: int,
+               invoke_models: list[Deployment]) -> list[Activity]:
     """One person's day: a console sign-in, model calls over their working hours, agent bursts."""
-    tz = ZoneInfo(ident.tz)
+    tz = ZoneInfo(ident.spec.time_zone)
     local_day = (org.start + timedelta(days=day)).astimezone(tz)
     weekday = local_day.weekday()
     factor = _day_factor(org, ident, rng, day, weekday)
@@ -600,11 +639,11 @@ def _outcome(rng: random.Random) -> str:
     return "throttled" if r < 0.01 else "invalid" if r < 0.015 else "success"
 
 
-def _agentic_bursts(org: Org, ident: Identity, rng: random.Random, local_midnight: datetime, site: Site,
-                    models: list[Model]) -> list[Activity]:
+def _agentic_bursts(org: Org, ident: Member, rng: random.Random, local_midnight: datetime, site: Site,
+                    models: list[Deployment]) -> list[Activity]:
     """A coding agent's sessions: one to three bursts a working day of 25-70 calls in 5-15
     minutes on the identity's first habitual model (tool calls: longer prompts, short answers)."""
-    model = next((m for m in models if m.tier != "public"), models[0])
+    model = next((m for m in models if m.spec.tier != "public"), models[0])
     acts = []
     for _ in range(rng.randint(1, 3)):
         t0 = local_midnight + timedelta(hours=rng.uniform(9.0, 17.0))
@@ -617,7 +656,7 @@ def _agentic_bursts(org: Org, ident: Identity, rng: random.Random, local_midnigh
     return acts
 
 
-def _service(org: Org, ident: Identity, rng: random.Random) -> list[Activity]:
+def _service(org: Org, ident: Member, rng: random.Random) -> list[Activity]:
     """A service account's runs on its schedule (its own time zone), from its home egress."""
     job = ident.job
     assert job is not None

@@ -1,4 +1,5 @@
-"""Drills, part 0: the organisations the simulator can draw (`siem-pack simulate --org NAME`).
+"""Cross-cutting (drills), part 0: the organisations the simulator can draw (`siem-pack
+simulate --org NAME`).
 
 Content for org.py's `build_org`: each profile is one organisation's teams, sites and time
 zones, models in sensitivity tiers, service accounts with their schedules and the benign
@@ -18,7 +19,18 @@ organisation only:
 
 from __future__ import annotations
 
-from .org import Job, Model, OrgProfile, ServiceSpec, Site, Team
+from ..inventory import Model, Tier
+from .org import Deployment, Job, OrgProfile, ServiceSpec, Site, Source, Team
+
+
+def _model(model_id: str, description: str, tier: Tier, owner: str, environment: str, allowed_groups: tuple[str, ...],
+           source: Source, provider_model: str, log_name: str = "") -> Deployment:
+    """A deployment as a profile writes it: the inventory model, logged under `log_name` (an
+    Azure deployment's modelName) or else under `provider_model`."""
+    spec = Model(id=model_id, description=description, names=(log_name or provider_model,), tier=tier, owner=owner,
+                 environment=environment, allowed_groups=allowed_groups, allowed_roles=())
+    return Deployment(spec, source, provider_model)
+
 
 # --- acme ------------------------------------------------------------------------------------
 
@@ -62,35 +74,35 @@ ACME_TEAMS = {
                      ("litellm_spend", "openai_audit"), ("gw-gpt-4o-mini", "gw-gpt-4o"), 2.0),
 }
 
-ACME_MODELS: tuple[Model, ...] = (
-    Model("gw-gpt-4o-mini", "GPT-4o mini via the gateway", "public", "platform", "prod", (), "litellm_spend",
-          "gpt-4o-mini"),
-    Model("gw-gpt-4o", "GPT-4o (through the gateway and on Azure)", "internal", "platform", "prod",
-          ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "litellm_spend", "gpt-4o"),
-    Model("gw-o1", "o1 reasoning via the gateway", "confidential", "platform", "prod", ("data-science",),
-          "litellm_spend", "o1"),
-    Model("gw-ft-hr", "Fine-tuned HR assistant", "restricted", "people-ops", "prod", ("hr",), "litellm_spend",
-          "ft:gpt-4o-2024-08-06:acme:hr-assist:B1x9"),
-    Model("gw-ft-source", "Fine-tuned on source code", "restricted", "engineering", "prod", ("security",),
-          "litellm_spend", "ft:gpt-4o-2024-08-06:acme:code-core:C7k2"),
-    Model("br-claude-haiku", "Claude 3 Haiku on Bedrock", "public", "platform", "prod", (), "bedrock_invocation",
-          "anthropic.claude-3-haiku-20240307-v1:0"),
-    Model("br-claude-sonnet", "Claude 3.5 Sonnet on Bedrock", "internal", "platform", "prod",
-          ("engineering", "data-science"), "bedrock_invocation", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
-    Model("br-llama-70b", "Llama 3 70B on Bedrock", "confidential", "data-science", "prod", ("data-science",),
-          "bedrock_invocation", "meta.llama3-70b-instruct-v1:0"),
-    Model("br-claude-opus", "Claude 3 Opus on Bedrock (M&A workspace)", "restricted", "legal", "prod",
-          ("legal-ma",), "bedrock_invocation", "anthropic.claude-3-opus-20240229-v1:0"),
-    Model("az-gpt-35", "GPT-3.5 Turbo on Azure", "public", "platform", "prod", (), "azure_openai", "gpt35-general",
-          "gpt-35-turbo"),
-    Model("az-gpt-4o", "GPT-4o on Azure", "internal", "platform", "prod",
-          ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "azure_openai",
-          "gpt4o-internal", "gpt-4o"),
+ACME_MODELS: tuple[Deployment, ...] = (
+    _model("gw-gpt-4o-mini", "GPT-4o mini via the gateway", "public", "platform", "prod", (), "litellm_spend",
+           "gpt-4o-mini"),
+    _model("gw-gpt-4o", "GPT-4o (through the gateway and on Azure)", "internal", "platform", "prod",
+           ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "litellm_spend", "gpt-4o"),
+    _model("gw-o1", "o1 reasoning via the gateway", "confidential", "platform", "prod", ("data-science",),
+           "litellm_spend", "o1"),
+    _model("gw-ft-hr", "Fine-tuned HR assistant", "restricted", "people-ops", "prod", ("hr",), "litellm_spend",
+           "ft:gpt-4o-2024-08-06:acme:hr-assist:B1x9"),
+    _model("gw-ft-source", "Fine-tuned on source code", "restricted", "engineering", "prod", ("security",),
+           "litellm_spend", "ft:gpt-4o-2024-08-06:acme:code-core:C7k2"),
+    _model("br-claude-haiku", "Claude 3 Haiku on Bedrock", "public", "platform", "prod", (), "bedrock_invocation",
+           "anthropic.claude-3-haiku-20240307-v1:0"),
+    _model("br-claude-sonnet", "Claude 3.5 Sonnet on Bedrock", "internal", "platform", "prod",
+           ("engineering", "data-science"), "bedrock_invocation", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+    _model("br-llama-70b", "Llama 3 70B on Bedrock", "confidential", "data-science", "prod", ("data-science",),
+           "bedrock_invocation", "meta.llama3-70b-instruct-v1:0"),
+    _model("br-claude-opus", "Claude 3 Opus on Bedrock (M&A workspace)", "restricted", "legal", "prod",
+           ("legal-ma",), "bedrock_invocation", "anthropic.claude-3-opus-20240229-v1:0"),
+    _model("az-gpt-35", "GPT-3.5 Turbo on Azure", "public", "platform", "prod", (), "azure_openai", "gpt35-general",
+           "gpt-35-turbo"),
+    _model("az-gpt-4o", "GPT-4o on Azure", "internal", "platform", "prod",
+           ("engineering", "data-science", "platform", "finance", "legal", "marketing"), "azure_openai",
+           "gpt4o-internal", "gpt-4o"),
     # Azure logs the base model name (modelName); fine-tuned deployments carry the .ft- suffix
-    Model("az-finance-gpt", "Finance close assistant (fine-tuned)", "confidential", "finance", "prod", ("finance",),
-          "azure_openai", "gpt4o-finance", "gpt-4o-2024-08-06.ft-7c1d9e0f2a3b4c5d"),
-    Model("az-legal-review", "Legal review assistant (fine-tuned)", "restricted", "legal", "prod", ("legal",),
-          "azure_openai", "gpt4o-legal-review", "gpt-4o-2024-08-06.ft-1a2b3c4d5e6f7a8b"),
+    _model("az-finance-gpt", "Finance close assistant (fine-tuned)", "confidential", "finance", "prod", ("finance",),
+           "azure_openai", "gpt4o-finance", "gpt-4o-2024-08-06.ft-7c1d9e0f2a3b4c5d"),
+    _model("az-legal-review", "Legal review assistant (fine-tuned)", "restricted", "legal", "prod", ("legal",),
+           "azure_openai", "gpt4o-legal-review", "gpt-4o-2024-08-06.ft-1a2b3c4d5e6f7a8b"),
 )
 
 ACME_SERVICES = (
@@ -169,32 +181,33 @@ NW_TEAMS = {
                      ("litellm_spend", "openai_audit"), ("nw-gw-mini", "nw-gw-41"), 1.5),
 }
 
-NW_MODELS: tuple[Model, ...] = (
-    Model("nw-br-haiku", "Claude 3.5 Haiku on Bedrock", "public", "cloud-platform", "prod", (), "bedrock_invocation",
-          "anthropic.claude-3-5-haiku-20241022-v1:0"),
-    Model("nw-br-sonnet", "Claude 3.7 Sonnet on Bedrock", "internal", "cloud-platform", "prod",
-          ("app-dev", "data-platform", "actuarial", "research", "clinical-review", "security"), "bedrock_invocation",
-          "anthropic.claude-3-7-sonnet-20250219-v1:0"),
-    Model("nw-br-nova", "Amazon Nova Pro on Bedrock", "internal", "cloud-platform", "prod",
-          ("member-services", "claims", "clinical-review"), "bedrock_invocation", "amazon.nova-pro-v1:0"),
-    Model("nw-br-llama", "Llama 3.1 405B on Bedrock (pricing models)", "confidential", "actuarial", "prod",
-          ("actuarial", "data-platform"), "bedrock_invocation", "meta.llama3-1-405b-instruct-v1:0"),
-    Model("nw-br-phi", "Claude 3 Opus on Bedrock (PHI review workspace)", "restricted", "clinical-review", "prod",
-          ("phi-reviewers",), "bedrock_invocation", "anthropic.claude-3-opus-20240229-v1:0"),
-    Model("nw-gw-mini", "GPT-4o mini via the gateway", "public", "cloud-platform", "prod", (), "litellm_spend",
-          "gpt-4o-mini"),
-    Model("nw-gw-41", "GPT-4.1 via the gateway", "internal", "cloud-platform", "prod",
-          ("app-dev", "data-platform", "research", "claims", "member-services", "security"), "litellm_spend", "gpt-4.1"),
-    Model("nw-gw-o3", "o3 reasoning via the gateway", "confidential", "research", "prod", ("research", "data-platform"),
-          "litellm_spend", "o3"),
-    Model("nw-gw-claims", "Fine-tuned claims triage", "restricted", "claims", "prod", ("claims-leads",),
-          "litellm_spend", "ft:gpt-4o-mini-2024-07-18:northwind:claims-triage:D4f1"),
-    Model("nw-gw-underwriting", "Fine-tuned underwriting assistant", "restricted", "actuarial", "prod",
-          ("underwriting",), "litellm_spend", "ft:gpt-4.1-2025-04-14:northwind:underwriting:E9q3"),
-    Model("nw-az-4o", "GPT-4o on Azure (claims)", "internal", "claims", "prod", ("claims",), "azure_openai",
-          "claims-gpt4o", "gpt-4o"),
-    Model("nw-az-claims", "Claims letters assistant (fine-tuned)", "confidential", "claims", "prod", ("claims",),
-          "azure_openai", "claims-letters-ft", "gpt-4o-2024-08-06.ft-9e8d7c6b5a4f3e2d"),
+NW_MODELS: tuple[Deployment, ...] = (
+    _model("nw-br-haiku", "Claude 3.5 Haiku on Bedrock", "public", "cloud-platform", "prod", (), "bedrock_invocation",
+           "anthropic.claude-3-5-haiku-20241022-v1:0"),
+    _model("nw-br-sonnet", "Claude 3.7 Sonnet on Bedrock", "internal", "cloud-platform", "prod",
+           ("app-dev", "data-platform", "actuarial", "research", "clinical-review", "security"), "bedrock_invocation",
+           "anthropic.claude-3-7-sonnet-20250219-v1:0"),
+    _model("nw-br-nova", "Amazon Nova Pro on Bedrock", "internal", "cloud-platform", "prod",
+           ("member-services", "claims", "clinical-review"), "bedrock_invocation", "amazon.nova-pro-v1:0"),
+    _model("nw-br-llama", "Llama 3.1 405B on Bedrock (pricing models)", "confidential", "actuarial", "prod",
+           ("actuarial", "data-platform"), "bedrock_invocation", "meta.llama3-1-405b-instruct-v1:0"),
+    _model("nw-br-phi", "Claude 3 Opus on Bedrock (PHI review workspace)", "restricted", "clinical-review", "prod",
+           ("phi-reviewers",), "bedrock_invocation", "anthropic.claude-3-opus-20240229-v1:0"),
+    _model("nw-gw-mini", "GPT-4o mini via the gateway", "public", "cloud-platform", "prod", (), "litellm_spend",
+           "gpt-4o-mini"),
+    _model("nw-gw-41", "GPT-4.1 via the gateway", "internal", "cloud-platform", "prod",
+           ("app-dev", "data-platform", "research", "claims", "member-services", "security"), "litellm_spend",
+           "gpt-4.1"),
+    _model("nw-gw-o3", "o3 reasoning via the gateway", "confidential", "research", "prod",
+           ("research", "data-platform"), "litellm_spend", "o3"),
+    _model("nw-gw-claims", "Fine-tuned claims triage", "restricted", "claims", "prod", ("claims-leads",),
+           "litellm_spend", "ft:gpt-4o-mini-2024-07-18:northwind:claims-triage:D4f1"),
+    _model("nw-gw-underwriting", "Fine-tuned underwriting assistant", "restricted", "actuarial", "prod",
+           ("underwriting",), "litellm_spend", "ft:gpt-4.1-2025-04-14:northwind:underwriting:E9q3"),
+    _model("nw-az-4o", "GPT-4o on Azure (claims)", "internal", "claims", "prod", ("claims",), "azure_openai",
+           "claims-gpt4o", "gpt-4o"),
+    _model("nw-az-claims", "Claims letters assistant (fine-tuned)", "confidential", "claims", "prod", ("claims",),
+           "azure_openai", "claims-letters-ft", "gpt-4o-2024-08-06.ft-9e8d7c6b5a4f3e2d"),
 )
 
 NW_SERVICES = (

@@ -1,10 +1,10 @@
 """Drills, part 2: render abstract activity as raw logs in the real vendor formats.
 
-Stage 0 → 1: input from `org.py` / `attacks.py` (`Activity`); output is one NDJSON file per
+Cross-cutting (drills), before stage 1: input from `org.py` / `attacks.py` (`Activity`); output is one NDJSON file per
 format (the names of the format registry), shaped like the real samples in
 ../shared/fixtures (same keys, types and nesting), so the ingest pipelines parse them as
-they would parse production logs. `write_inventory` writes the organisation as an
-`inventory/` content folder.
+they would parse production logs. `write_inventory` writes the organisation's inventory
+(`Org.inventory()`, siem_pack.inventory's own objects) as an `inventory/` content folder.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 import yaml
 
 from ..errors import SiemPackError
+from ..inventory import Grant, Identity, Model
 from ..times import format_ts
-from .org import Activity, Identity, Model, Org, Site, random_token, random_uuid
+from .org import Activity, Org, Site, random_token, random_uuid
 
 BENIGN_PROMPTS = (
     "Summarise the attached meeting notes in five bullet points.",
@@ -109,7 +110,8 @@ def litellm_spend_record(act: Activity, rng: random.Random, org: Org) -> dict[st
     end = datetime.fromtimestamp(start.replace(tzinfo=UTC).timestamp() + latency, UTC).replace(tzinfo=None)
     ok = act.outcome == "success"
     inp, out = (act.input_tokens, act.output_tokens) if ok else (0, 0)
-    price_in, price_out = {"public": (1.5e-07, 6e-07), "internal": (2.5e-06, 1e-05)}.get(act.model.tier, (1.5e-05, 6e-05))
+    prices = {"public": (1.5e-07, 6e-07), "internal": (2.5e-06, 1e-05)}
+    price_in, price_out = prices.get(act.model.spec.tier, (1.5e-05, 6e-05))
     spend = round(inp * price_in + out * price_out, 10) if ok else 0.0
     key_alias = act.key_alias or ident.key_alias
     key_hash = act.key_hash or ident.key_hash
@@ -202,7 +204,7 @@ def azure_record(act: Activity, rng: random.Random, org: Org) -> dict[str, Any]:
         "objectId": str(act.extra.get("oid") or act.identity.entra_oid),
         "streamType": "Non-Streaming",
         "modelDeploymentName": act.model.provider_model,
-        "modelName": act.model.provider_name or act.model.provider_model,
+        "modelName": act.model.log_name,
         "modelVersion": "2024-08-06",
     }
     return {
@@ -229,7 +231,7 @@ def openai_audit_record(act: Activity, rng: random.Random, org: Org) -> dict[str
     assert site is not None
     ip = str(act.extra.get("ip") or _ip(site, rng))
     session = {
-        "user": {"id": act.identity.openai_user_id, "email": act.identity.email},
+        "user": {"id": act.identity.openai_user_id, "email": act.identity.spec.email},
         "ip_address": ip,
         "user_agent": str(act.extra.get("user_agent") or rng.choice(USER_AGENTS)),
         "ja3": random_token(rng, 32).lower(),
@@ -281,26 +283,22 @@ def write_logs(acts: Iterable[Activity], out_dir: Path, rng: random.Random, org:
 
 # --- the inventory folder ---------------------------------------------------------------
 
-WORKING_HOURS = "07:00-20:00"
-# audit types as the ingest pipelines write them into event.action (OpenAI: dots become dashes)
-INGESTED_ACTION = {"api_key.created": "api-key-created"}
-
-
 def write_inventory(org: Org, out_dir: Path) -> None:
-    """The organisation as inventory content in the bundle's format (siem_pack.inventory,
-    docs/inventory.md): one YAML object per file, named by its id."""
+    """The organisation's inventory (`Org.inventory()`) as content in the bundle's format
+    (siem_pack.inventory, docs/inventory.md): one YAML object per file, named by its id."""
+    inventory = org.inventory()
     for sub in ("models", "identities", "grants"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
 
     def dump(path: Path, obj: dict[str, Any]) -> None:
         path.write_text(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=200), encoding="utf-8")
 
-    for model in _model_docs(org):
-        dump(out_dir / "models" / f"{model['id']}.yml", model)
-    for i in org.identities:
+    for m in inventory.models:
+        dump(out_dir / "models" / f"{m.id}.yml", _model_doc(m))
+    for i in inventory.identities:
         dump(out_dir / "identities" / f"{i.id}.yml", _identity_doc(i))
-    for grant in _grant_docs(org):
-        dump(out_dir / "grants" / f"{grant['id']}.yml", grant)
+    for g in inventory.grants:
+        dump(out_dir / "grants" / f"{g.id}.yml", _grant_doc(g))
     try:  # the organisation-wide lists come from the bundle's inventory
         from ..paths import content_dir
 
@@ -312,55 +310,40 @@ def write_inventory(org: Org, out_dir: Path) -> None:
         pass
 
 
-def _model_docs(org: Org) -> list[dict[str, Any]]:
-    """One inventory model per name the logs carry (gpt-4o on two routes)."""
-    everyone = sorted({g for i in org.identities for g in i.groups})
-    by_name: dict[str, list[Model]] = {}
-    for m in org.models:
-        by_name.setdefault(m.log_name, []).append(m)
-    out = []
-    for name, same in by_name.items():
-        m = same[0]
-        assert all(x.tier == m.tier for x in same), f"models logged as {name} disagree on the tier"
-        groups = list(dict.fromkeys(g for x in same for g in x.allowed_groups))
-        if m.tier == "public":  # open to the whole organisation: the inventory says so with every group
-            groups = everyone
-        out.append({"id": m.id, "description": m.name, "names": [name], "tier": m.tier, "owner": m.owner,
-                    "environment": m.environment, "allowed_groups": groups})
-    return out
+def _model_doc(m: Model) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": m.id, "description": m.description, "names": list(m.names), "tier": m.tier,
+                            "owner": m.owner, "environment": m.environment, "allowed_groups": list(m.allowed_groups)}
+    if m.allowed_roles:
+        body["allowed_roles"] = list(m.allowed_roles)
+    return body
 
 
 def _identity_doc(i: Identity) -> dict[str, Any]:
     aliases: dict[str, list[str]] = {}
-    # a role's sessions (rotating names) are the identity: the role ARN is an iam_role alias
-    arn_kind = "iam_role" if ":role/" in i.aws_arn else "iam_arn"
-    for kind, value in (("email", i.email), (arn_kind, i.aws_arn), ("entra_object_id", i.entra_oid),
-                        ("openai_user_id", i.openai_user_id), ("gateway_user", i.gateway_user),
-                        ("key_alias", i.key_alias), ("key_hash", i.key_hash)):
-        if value and not (kind == "gateway_user" and value == i.email):
-            aliases.setdefault(kind, []).append(value)
-    body: dict[str, Any] = {"id": i.id, "name": i.name, "type": i.kind}
+    for kind, value in i.aliases:
+        aliases.setdefault(kind, []).append(value)
+    body: dict[str, Any] = {"id": i.id, "name": i.name, "type": i.type}
     if i.email:
         body["email"] = i.email
-    body.update({"groups": list(i.groups), "roles": [i.role], "time_zone": i.tz, "countries": [i.home.country]})
-    if i.kind == "human":  # the simulated working day (org.DIURNAL) runs from 07:00 to 20:00 local
-        body["working_hours"] = WORKING_HOURS
+    body.update({"groups": list(i.groups), "roles": list(i.roles), "time_zone": i.time_zone,
+                 "countries": list(i.countries)})
+    if i.type == "human":  # working hours only mean something for people (Inventory.off_hours)
+        start, end = i.working_hours
+        body["working_hours"] = f"{start[:5]}-{end[:5]}"
     body["aliases"] = aliases
     return body
 
 
-def _grant_docs(org: Org) -> list[dict[str, Any]]:
-    """Model grants, then standing approvals of privileged actions (event.action as ingest
-    writes it), all approved by the first admin."""
-    approver = next((i.id for i in org.identities if i.team == org.profile.admins), org.identities[0].id)
-    out = [{"id": g.id, "kind": "approval", "identities": [g.identity], "groups": [], "models": [g.model],
-            "start": format_ts(g.start, "seconds"), "expiry": format_ts(g.end, "seconds"),
-            "justification": g.justification, "approved_by": approver} for g in org.grants]
-    out += [{"id": a.id, "kind": "grant", "identities": [a.identity], "groups": [],
-             "actions": [INGESTED_ACTION.get(a.action, a.action)],
-             "start": format_ts(a.start, "seconds"), "expiry": format_ts(a.end, "seconds"),
-             "justification": a.justification, "approved_by": approver} for a in org.approvals]
-    return out
+def _grant_doc(g: Grant) -> dict[str, Any]:
+    """A grant of models or of privileged actions (event.action as ingest writes it)."""
+    body: dict[str, Any] = {"id": g.id, "kind": g.kind, "identities": list(g.identities), "groups": list(g.groups)}
+    if g.models:
+        body["models"] = list(g.models)
+    if g.actions:
+        body["actions"] = list(g.actions)
+    body.update({"start": format_ts(g.start, "seconds"), "expiry": format_ts(g.expiry, "seconds"),
+                 "justification": g.justification, "approved_by": g.approved_by})
+    return body
 
 
 # --- the organisation's networks (a GeoIP CSV, docs/geography.md) ---------------------------

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.baselines import synthetic
-from siem_pack.store import Store
 
 KEY = b"test-baseline-key-0123456789"
 

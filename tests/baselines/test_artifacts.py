@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.baselines import artifacts
 from siem_pack.baselines.estimator import BaselineEstimator
 from siem_pack.baselines.features import FeatureFrameSpec, derive, features_duckdb
 from siem_pack.baselines.synthetic import Usage, load_duckdb
 from siem_pack.errors import ConfigError
-from siem_pack.store import Store
 
 
 @pytest.fixture()

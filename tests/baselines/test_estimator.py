@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.baselines import synthetic
 from siem_pack.baselines.estimator import MODEL_FEATURES, BaselineEstimator
 from siem_pack.baselines.features import FeatureFrameSpec, derive, features_duckdb
 from siem_pack.baselines.jobs import with_population
 from siem_pack.errors import InputError
-from siem_pack.store import Store
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from elasticsearch.helpers import bulk
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.baselines import shapes, synthetic
 from siem_pack.baselines.features import (
     AGGREGATES,
@@ -25,7 +26,6 @@ from siem_pack.baselines.features import (
 from siem_pack.baselines.jobs import UNSUPPORTED_ON_TEST_NODE
 from siem_pack.errors import ConfigError
 from siem_pack.schema import load_schema
-from siem_pack.store import Store
 
 from .conftest import load_docs
 

@@ -12,13 +12,13 @@ import yaml
 from click.testing import CliRunner
 from elasticsearch.helpers import bulk
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.baselines import jobs
 from siem_pack.baselines.artifacts import KEY_ENV
 from siem_pack.baselines.synthetic import Usage
 from siem_pack.cli import main
 from siem_pack.schema import load_schema
 from siem_pack.settings import ClusterSettings
-from siem_pack.store import Store
 
 
 def _context_file(tmp_path: Path, u: Usage) -> Path:

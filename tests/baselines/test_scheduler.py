@@ -15,6 +15,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.indices import ANOMALIES_INDEX
 from siem_pack.baselines import scheduler
 from siem_pack.cli import main
 from siem_pack.errors import ConfigError
@@ -94,7 +95,7 @@ def test_a_job_calls_its_library_function_with_the_command_options(monkeypatch: 
     assert scheduler.JOBS["score"].run(scheduler.JobOptions(options)) == {"job": "score"}
     ((args, kw),) = calls
     assert args == (jobs.Source(db=tmp_path / "x.duckdb"), Path("siem-pack-models"), b"k" * 16)
-    assert kw == {"start": None, "end": None, "context": None, "anomalies_index": jobs.ANOMALIES_INDEX,
+    assert kw == {"start": None, "end": None, "context": None, "anomalies_index": ANOMALIES_INDEX,
                   "only_anomalous": True}
 
 

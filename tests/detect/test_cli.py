@@ -96,14 +96,14 @@ def test_failing_fixture_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_run_over_a_db_is_idempotent(tmp_path: Path) -> None:
+    from siem_pack.backends.duckdb import Store
     from siem_pack.detect.fixtures import fixture_dir, load_fixture
     from siem_pack.detect.rules import load_rules
-    from siem_pack.store import Store
 
     db = tmp_path / "r.duckdb"
     rule = next(r for r in load_rules() if r.stem == "secret_in_prompt")
     with Store(db) as s:
-        s.insert_docs("events", load_fixture(fixture_dir(rule) / "hit.ndjson"))
+        s.write_docs("events", load_fixture(fixture_dir(rule) / "hit.ndjson"))
     args = ["rules", "run", "--db", str(db), "--start", "2026-11-02T09:00:00Z", "--end", "2026-11-02T11:00:00Z",
             "--json"]
     first = json.loads(CliRunner().invoke(main, args).output)

@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect import episodes
 from siem_pack.detect.alerts import episodes_duckdb, episodes_es, write_duckdb, write_es
 from siem_pack.detect.api import replay
 from siem_pack.detect.export import splunk_conf
 from siem_pack.detect.fixtures import es_index_fixture, fixture_dir, load_fixture
 from siem_pack.detect.rules import Rule, Suppression, parse_rule
-from siem_pack.detect.runner_duckdb import DuckDBBackend
-from siem_pack.detect.runner_es import ElasticsearchBackend
+from siem_pack.detect.runner_duckdb import DuckDBRuleReader
+from siem_pack.detect.runner_es import ESRuleReader
 from siem_pack.detect.schedule import evaluate, evaluate_tick_by_tick, raw_alerts, ticks
 from siem_pack.errors import SiemPackError
 from siem_pack.schema import load_schema
-from siem_pack.store import Store
 from siem_pack.times import format_ts
 
 from .conftest import BY_STEM
@@ -61,7 +61,7 @@ TICKS = ticks(T0 - HOUR, T0 + 2 * HOUR, timedelta(minutes=5))
 @pytest.fixture()
 def store(tmp_path: Path) -> Any:
     with Store(tmp_path / "e.duckdb") as s:
-        s.insert_docs("events", EVENTS)
+        s.write_docs("events", EVENTS)
         yield s
 
 
@@ -72,7 +72,7 @@ def _summary(alerts: list[dict[str, Any]]) -> list[tuple[str, str, int, str, str
 
 def test_ticks_fold_into_one_episode_and_a_new_one_opens_after_the_window(store: Store) -> None:
     rule = _rule()
-    backend = DuckDBBackend(store)
+    backend = DuckDBRuleReader(store)
     assert len(raw_alerts(rule, backend, TICKS)) == 5  # one per event without suppression
     got = evaluate(rule, backend, TICKS)
     assert _summary(got) == [
@@ -93,14 +93,14 @@ def test_ticks_fold_into_one_episode_and_a_new_one_opens_after_the_window(store:
 def test_the_window_is_measured_from_the_first_alert(store: Store) -> None:
     """Kibana's test: an alert joins an episode raised at most `duration` before it (not
     a window sliding with each suppressed alert). Two hours: all of alice's alerts fold."""
-    got = evaluate(_rule(duration=2 * HOUR), DuckDBBackend(store), TICKS)
+    got = evaluate(_rule(duration=2 * HOUR), DuckDBRuleReader(store), TICKS)
     assert [(a["user.id"], a[episodes.DOCS_COUNT]) for a in got] == [(ALICE, 3), (BOB, 0)]
 
 
 def test_missing_fields_strategy(tmp_path: Path) -> None:
     with Store(tmp_path / "m.duckdb") as s:
-        s.insert_docs("events", [_secret_event(0, None), _secret_event(20, None, 1), _secret_event(30)])
-        backend = DuckDBBackend(s)
+        s.write_docs("events", [_secret_event(0, None), _secret_event(20, None, 1), _secret_event(30)])
+        backend = DuckDBRuleReader(s)
         folded = evaluate(_rule("suppress"), backend, TICKS)
         kept = evaluate(_rule("doNotSuppress"), backend, TICKS)
     assert [(a.get("user.id"), a[episodes.DOCS_COUNT]) for a in folded] == [(None, 1), (ALICE, 0)]
@@ -119,8 +119,8 @@ def test_threshold_rules_suppress_by_their_threshold_fields(tmp_path: Path) -> N
         d["event"]["id"] += "-later"
         d["@timestamp"] = format_ts(datetime.fromisoformat(d["@timestamp"].rstrip("Z")) + timedelta(minutes=30))
     with Store(tmp_path / "t.duckdb") as s:
-        s.insert_docs("events", docs + later)
-        backend = DuckDBBackend(s)
+        s.write_docs("events", docs + later)
+        backend = DuckDBRuleReader(s)
         raw = raw_alerts(rule, backend, TICKS)
         got = evaluate(rule, backend, TICKS)
     assert len(raw) >= 2
@@ -133,7 +133,7 @@ def test_a_later_run_extends_the_stored_episode(store: Store) -> None:
     episodes read first) folds the 10:50 alert into it, in place, and opens the 11:15 one;
     run 2 again changes nothing."""
     rule = _rule()
-    backend = DuckDBBackend(store)
+    backend = DuckDBRuleReader(store)
     split = T0 + timedelta(minutes=40)
     one = replay(backend, T0 - HOUR, split, [rule], [])
     assert write_duckdb(store, one) == (2, 0)
@@ -151,7 +151,7 @@ def test_a_later_run_extends_the_stored_episode(store: Store) -> None:
 
 def test_writing_a_shorter_replay_never_shrinks_an_episode(store: Store) -> None:
     rule = _rule()
-    backend = DuckDBBackend(store)
+    backend = DuckDBRuleReader(store)
     whole = evaluate(rule, backend, TICKS)
     write_duckdb(store, whole)
     write_duckdb(store, evaluate(rule, backend, TICKS[:14]))  # up to 10:05: alice's episode of one
@@ -162,7 +162,7 @@ def test_writing_a_shorter_replay_never_shrinks_an_episode(store: Store) -> None
 def test_duckdb_and_elasticsearch_give_the_same_episodes(es: Any, es_prefix: str, store: Store) -> None:
     index = f"{es_prefix}-episodes"
     es_index_fixture(es, index, EVENTS)
-    esb, duck = ElasticsearchBackend(es, index, index), DuckDBBackend(store)
+    esb, duck = ESRuleReader(es, index, index), DuckDBRuleReader(store)
     for rule in (_rule(), _rule("doNotSuppress"), _rule(duration=2 * HOUR)):
         got = evaluate(rule, esb, TICKS)
         assert got == evaluate(rule, duck, TICKS)
@@ -279,5 +279,5 @@ def test_same_rule_episodes_and_the_cap() -> None:
 
 
 def test_alert_documents_carry_the_episode_fields(store: Store) -> None:
-    doc = json.loads(json.dumps(evaluate(_rule(), DuckDBBackend(store), TICKS)[0]))
+    doc = json.loads(json.dumps(evaluate(_rule(), DuckDBRuleReader(store), TICKS)[0]))
     assert set(episodes.SUPPRESSION_FIELDS) <= set(doc)

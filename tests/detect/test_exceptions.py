@@ -17,7 +17,7 @@ from siem_pack.detect import kibana
 from siem_pack.detect.export import exception_objects, kibana_ndjson, splunk_search
 from siem_pack.detect.fixtures import es_index_fixture, fixture_dir, fixture_tick, load_fixture, run_duckdb
 from siem_pack.detect.rules import AllowEntry, Rule
-from siem_pack.detect.runner_es import ElasticsearchBackend
+from siem_pack.detect.runner_es import ESRuleReader
 from siem_pack.detect.schedule import evaluate
 from siem_pack.errors import ContentError
 from tests.support import contracts
@@ -56,7 +56,7 @@ def test_exception_honoured_on_elasticsearch(stem: str, es: Any, es_prefix: str)
     tick = fixture_tick(rule, docs)
     index = f"{es_prefix}-x"
     es_index_fixture(es, index, docs)
-    backend = ElasticsearchBackend(es, index, index)
+    backend = ESRuleReader(es, index, index)
     entry = _entry(rule, datetime(2100, 1, 1))
     with_entry = evaluate(rule, backend, [tick], [entry])
     assert with_entry == run_duckdb(rule, docs, [tick], [entry])

@@ -24,7 +24,7 @@ from siem_pack.detect.fixtures import (
     shifted,
 )
 from siem_pack.detect.rules import Rule
-from siem_pack.detect.runner_es import ElasticsearchBackend
+from siem_pack.detect.runner_es import ESRuleReader
 from siem_pack.detect.schedule import evaluate
 
 from .conftest import RULES
@@ -61,7 +61,7 @@ def test_fixtures_on_duckdb_and_elasticsearch(rule: Rule, es: Any, fixture_index
         index, docs = fixture_index[(rule.stem, kind)]
         ticks = [fixture_tick(rule, docs)]
         duck = run_duckdb(rule, docs, ticks)
-        on_es = evaluate(rule, ElasticsearchBackend(es, index, index), ticks)
+        on_es = evaluate(rule, ESRuleReader(es, index, index), ticks)
         assert bool(duck) == (kind == "hit"), f"{rule.path.name} {kind}: duckdb gave {len(duck)} alert(s)"
         assert bool(on_es) == (kind == "hit"), f"{rule.path.name} {kind}: elasticsearch gave {len(on_es)} alert(s)"
         assert on_es == duck, f"{rule.path.name} {kind}: backends disagree"

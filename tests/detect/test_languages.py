@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect.eql import Hit, parse_eql, scan_sequences
 from siem_pack.detect.kuery import (
     And,
@@ -24,9 +25,8 @@ from siem_pack.detect.kuery import (
     to_sql,
 )
 from siem_pack.detect.rules import Query
-from siem_pack.detect.runner_duckdb import DuckDBBackend
+from siem_pack.detect.runner_duckdb import DuckDBRuleReader
 from siem_pack.detect.schedule import Where
-from siem_pack.store import Store
 
 
 def test_kuery_parses() -> None:
@@ -85,13 +85,13 @@ CASES = [
 
 def _sql_ids(store: Store, q: Query) -> set[str]:
     start, end = datetime(2026, 11, 1), datetime(2026, 11, 3)
-    return {d["event.id"] for d, _ in DuckDBBackend(store).hits("events", Where((q,)), start, end, {})}
+    return {d["event.id"] for d, _ in DuckDBRuleReader(store).hits("events", Where((q,)), start, end, {})}
 
 
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with Store(tmp_path_factory.mktemp("q") / "q.duckdb") as store:
-        store.insert_docs("events", DOCS)
+        store.write_docs("events", DOCS)
         yield store
 
 
@@ -104,11 +104,11 @@ def test_sql_semantics(tiny_store: Store, language: str, text: str, expected: se
 @pytest.mark.elasticsearch
 def test_dsl_and_query_string_semantics_match_sql(es: Any, es_prefix: str, tiny_store: Store) -> None:
     from siem_pack.detect.fixtures import es_index_fixture
-    from siem_pack.detect.runner_es import ElasticsearchBackend
+    from siem_pack.detect.runner_es import ESRuleReader
 
     index = f"{es_prefix}-q"
     es_index_fixture(es, index, DOCS)
-    backend = ElasticsearchBackend(es, index, index)
+    backend = ESRuleReader(es, index, index)
     for language, text, expected in CASES:
         ast = parse_kuery(text) if language == "kuery" else parse_lucene(text)
         got = {d["event.id"] for d, _ in backend.hits("events", Where((Query(language, text, ast),)),

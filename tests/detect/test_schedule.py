@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect.alerts import write_duckdb, write_es
 from siem_pack.detect.api import replay
 from siem_pack.detect.fixtures import es_index_fixture, fixture_dir, load_fixture
 from siem_pack.detect.rules import Rule
-from siem_pack.detect.runner_duckdb import DuckDBBackend
-from siem_pack.detect.runner_es import ElasticsearchBackend
+from siem_pack.detect.runner_duckdb import DuckDBRuleReader
+from siem_pack.detect.runner_es import ESRuleReader
 from siem_pack.detect.schedule import evaluate, evaluate_tick_by_tick, ticks
-from siem_pack.store import Store
 
 from .conftest import RULES
 
@@ -37,8 +37,8 @@ def all_fixture_docs() -> list[dict[str, Any]]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with Store(tmp_path_factory.mktemp("s") / "s.duckdb") as s:
         docs = all_fixture_docs()
-        s.insert_docs("events", [d for d in docs if d["event"]["dataset"] != "siem_pack.anomaly"])
-        s.insert_docs("anomalies", [d for d in docs if d["event"]["dataset"] == "siem_pack.anomaly"])
+        s.write_docs("events", [d for d in docs if d["event"]["dataset"] != "siem_pack.anomaly"])
+        s.write_docs("anomalies", [d for d in docs if d["event"]["dataset"] == "siem_pack.anomaly"])
         yield s
 
 
@@ -49,14 +49,14 @@ def _span(rule: Rule) -> list[datetime]:
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.path.name for r in RULES])
 def test_batch_equals_tick_by_tick_on_duckdb(rule: Rule, store: Store) -> None:
-    backend = DuckDBBackend(store)
+    backend = DuckDBRuleReader(store)
     tks = _span(rule)
     assert len(tks) >= 3
     assert evaluate(rule, backend, tks) == evaluate_tick_by_tick(rule, backend, tks)
 
 
 def test_replay_raises_alerts_and_writes_them_once(store: Store) -> None:
-    alerts = replay(DuckDBBackend(store), START, END, RULES, [])
+    alerts = replay(DuckDBRuleReader(store), START, END, RULES, [])
     fired = {a["kibana.alert.rule.rule_id"] for a in alerts}
     assert len(fired) >= 15
     assert write_duckdb(store, alerts) == (len(alerts), 0)
@@ -70,8 +70,8 @@ ONE_PER_TYPE = [next(r for r in RULES if r.type == t) for t in ("query", "thresh
 def test_batch_equals_tick_by_tick_on_elasticsearch(es: Any, es_prefix: str, store: Store) -> None:
     index = f"{es_prefix}-sched"
     es_index_fixture(es, index, all_fixture_docs())
-    backend = ElasticsearchBackend(es, index, index)
-    duck = DuckDBBackend(store)
+    backend = ESRuleReader(es, index, index)
+    duck = DuckDBRuleReader(store)
     total = 0
     for rule in ONE_PER_TYPE:
         tks = _span(rule)

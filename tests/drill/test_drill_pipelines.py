@@ -10,7 +10,7 @@ import re
 import pytest
 
 from siem_pack.ingest.pipeline import load_pipelines
-from siem_pack.ingest.runner import normalize_file
+from siem_pack.ingest_job import normalize_file
 from siem_pack.simulate import SimulationResult
 
 

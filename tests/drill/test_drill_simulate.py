@@ -135,6 +135,15 @@ def test_inventory_knows_every_alias(small_sim: SimulationResult) -> None:
     assert any(g.kind == "approval" and g.models for g in inv.grants), "a dated grant of a model"
 
 
+def test_inventory_files_are_the_organisations_inventory(small_sim: SimulationResult) -> None:
+    """What the simulator writes is its own inventory objects (`Org.inventory()`): the folder
+    loads back to the same models, identities and grants."""
+    inv, written = small_sim.org.inventory(), load_inventory(small_sim.inventory_dir)
+    for kind in ("models", "identities", "grants"):
+        ours, loaded = getattr(inv, kind), getattr(written, kind)
+        assert sorted(loaded, key=lambda x: x.id) == sorted(ours, key=lambda x: x.id), kind
+
+
 def test_cli_simulate(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["simulate", "--days", "3", "--identities", "8", "--seed", "2",
                                     "--out", str(tmp_path), "--json"])

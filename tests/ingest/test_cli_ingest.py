@@ -9,9 +9,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from sample_cases import PROMPT_START, prompt_record
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.paths import content_dir
-from siem_pack.store import Store
 
 SAMPLE = content_dir("ingest_pipelines") / "samples" / "openai_compatible.ndjson"
 

@@ -1,4 +1,4 @@
-"""Prompt content is kept only when a setting asks (siem_pack.ingest.runner content modes):
+"""Prompt content is kept only when a setting asks (siem_pack.ingest_job content modes):
 `--keep-content hashed` stores the sha256 and length of the whole first prompt, secrets
 redacted, and never its text: not in the DuckDB store (any column, any table), not in
 `event.original`, not on Elasticsearch. The hash is checked against one computed here from
@@ -26,7 +26,7 @@ from siem_pack.errors import ConfigError
 from siem_pack.ingest.formats import Format, Sample
 from siem_pack.ingest.pipeline import ENTRY, PipelineSet
 from siem_pack.ingest.reader import Record
-from siem_pack.ingest.runner import CONTENT_MODES, Normalizer, ingest
+from siem_pack.ingest_job import CONTENT_MODES, Normalizer, ingest
 
 AWS_KEY = "AKIA" + "Q7T3ZK9MW2PLX4VB"  # planted in the prompt
 MARKER = "[REDACTED:aws_access_key_id]"

@@ -184,7 +184,7 @@ def _foundry_gateway_sources(geo_dir: Path, upstream: bool, fixtures: Path | Non
     from siem_pack.ingest.formats import FORMATS
     from siem_pack.ingest.pipeline import load_pipelines
     from siem_pack.ingest.reader import Record
-    from siem_pack.ingest.runner import normalize_records
+    from siem_pack.ingest_job import normalize_records
 
     pipelines = load_pipelines(geoip_db=geo_dir)
     sample = next(s for s in FORMATS["azure_ai_foundry"].samples if "gateway" in s.path and s.upstream == upstream)

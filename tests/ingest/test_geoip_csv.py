@@ -25,15 +25,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.errors import ContentError, ContentErrors
 from siem_pack.ingest.formats import FORMATS
 from siem_pack.ingest.geoip import GEO_PIPELINE, GeoIp, compile_pipeline
 from siem_pack.ingest.geoip_csv import CSV_DB_NAMES, build_databases, read_csv
 from siem_pack.ingest.pipeline import ENTRY, PipelineSet, load_pipelines
-from siem_pack.ingest.runner import ingest
+from siem_pack.ingest_job import ingest
 from siem_pack.paths import content_dir
-from siem_pack.store import Store
 from tests.support.geo_db import TEST_CSV, TEST_CSV_DB_NAMES
 from tests.support.pipelines import prefix_names
 

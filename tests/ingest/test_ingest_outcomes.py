@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.paths import content_dir
-from siem_pack.store import Store
 
 SAMPLE = content_dir("ingest_pipelines") / "samples" / "openai_compatible.ndjson"
 
@@ -220,8 +220,8 @@ def test_a_node_lost_part_way_says_what_was_stored_and_rerun_is_safe(tmp_path: P
 
 
 def test_the_dead_letter_index_is_deployed_with_a_create_only_ingest_role() -> None:
+    from siem_pack.backends.indices import DEAD_LETTER_INDEX
     from siem_pack.deploy.bundle import load_roles, role_body
-    from siem_pack.ingest.runner import DEAD_LETTER_INDEX
     from siem_pack.templates import own_indices
 
     assert DEAD_LETTER_INDEX in {i.name for i in own_indices()}

@@ -1,4 +1,4 @@
-"""The ingest runner (siem_pack.ingest.runner): nothing is ever lost. On a corpus of broken
+"""The ingest runner (siem_pack.ingest_job): nothing is ever lost. On a corpus of broken
 records, read = stored + already present + dropped (with the pipeline's reason) +
 dead-lettered (with the error), per format; a re-run stores nothing twice; a planted key never
 reaches the store in clear; Elasticsearch gets create-only writes with the fingerprint as _id."""
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.ingest.pipeline import ENTRY, load_pipelines, pipelines_from_bodies
-from siem_pack.ingest.runner import fingerprint, ingest, normalize_file
+from siem_pack.ingest_job import fingerprint, ingest, normalize_file
 from siem_pack.paths import content_dir
-from siem_pack.store import Store
 
 AWS_KEY = "AKIA" + "Z7Q2XK4M9WPLT3VB"  # planted, in two places
 
@@ -152,7 +152,7 @@ def test_follow_ingests_lines_appended_to_a_growing_file(tmp_path: Path, db_path
     import threading
     import time
 
-    from siem_pack.ingest.runner import follow
+    from siem_pack.ingest_job import follow
 
     f = tmp_path / "grow.ndjson"
     lines = (content_dir("ingest_pipelines") / "samples" / "openai_compatible.ndjson").read_text().splitlines()

@@ -1,7 +1,7 @@
 """Secret detectors (ingest_pipelines/detectors/): a planted secret never reaches the store in
 clear, neither in an event (any field, event.original included) nor in a dead letter; the
 event records which detector fired. Proven on the offline executor, on the real OpenSearch
-node's `_simulate`, and end to end through `siem_pack.ingest.runner.ingest` into DuckDB.
+node's `_simulate`, and end to end through `siem_pack.ingest_job.ingest` into DuckDB.
 
 One case per detector file (id = file name), each with a planted example below.
 """
@@ -90,7 +90,7 @@ def test_opensearch_redacts_the_same(opensearch: Any, pipelines: PipelineSet) ->
 
 
 def test_planted_secrets_never_reach_the_store(tmp_path: Path, db_path: Path) -> None:
-    from siem_pack.ingest.runner import ingest
+    from siem_pack.ingest_job import ingest
 
     lines = [_record(s) for s in PLANTED.values()]
     lines.append('{"broken": "' + PLANTED["aws_access_key_id"] + '"')  # invalid JSON: a dead letter

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.integrity.keys import SigningKey
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals
 from siem_pack.integrity.store_es import ESEvents, ESSeals, ensure_seals_index
 from siem_pack.schema import load_schema
-from siem_pack.store import Store
 
 from .synthetic import Backend, event_id
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.settings import ClusterSettings
-from siem_pack.store import Store
 
 from .synthetic import Backend, synthetic_events
 

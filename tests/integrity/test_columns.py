@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from siem_pack.backends.duckdb import Store, quote
 from siem_pack.doc import unflatten
 from siem_pack.integrity.keys import SigningKey
 from siem_pack.integrity.seals import Seal, seal_windows
 from siem_pack.integrity.verify import verify, verify_event
-from siem_pack.store import Store, quote
 from siem_pack.times import format_ts
 
 from .synthetic import DATASETS, START, Backend, event_id, synthetic_events

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect.alerts import ALERTS_DDL
-from siem_pack.store import Store
 
 START = datetime(2026, 3, 2, 0, 0, 0)
 MODELS = {"gpt-4o": "internal", "claude-3-5-sonnet": "confidential", "llama-3-70b": "public",
@@ -94,7 +94,7 @@ def make_store(path: Path, alerts: bool = True, anomalies: bool = True, n_events
     with Store(path) as store:
         store.insert_events(synthetic_events(n_events))
         if anomalies:
-            store.insert_docs("anomalies", synthetic_anomalies())
+            store.write_docs("anomalies", synthetic_anomalies())
         if alerts:
             synthetic_alerts(store.con)
             synthetic_metrics(store)
@@ -104,10 +104,10 @@ def make_store(path: Path, alerts: bool = True, anomalies: bool = True, n_events
 def synthetic_metrics(store: Store) -> None:
     """Governance metrics as `siem-pack metrics` writes them (siem_pack.respond.metrics), for
     the Detections and response metrics panels."""
-    from siem_pack.respond.backend import DuckDBBackend
+    from siem_pack.respond.backend import DuckDBResponseStore
     from siem_pack.respond.metrics import Metric, MetricsReport, write
 
-    write(DuckDBBackend(store), MetricsReport("2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.000Z", [
+    write(DuckDBResponseStore(store), MetricsReport("2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.000Z", [
         Metric(name, value, unit, scope, 1) for name, value, unit, scope in (
             ("mttd", 300.0, "s", "all"), ("mttr", 900.0, "s", "all"), ("stage_open", 600.0, "s", "all"),
             ("actions_executed", 2.0, "count", "all"), ("anomalies_investigated_share", 0.5, "ratio", "all"),

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from siem_pack.audit_export import export_audit, parse_period
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.errors import ConfigError
-from siem_pack.store import Store
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.integrity.keys import SigningKey
 from siem_pack.integrity.seals import seal_windows
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals
 from siem_pack.paths import SOURCE_ROOT
 from siem_pack.report import build_report
-from siem_pack.store import Store
 
 pytestmark = pytest.mark.chromium
 ARTIFACTS = SOURCE_ROOT / "test-artifacts"

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.dashboards import load_dashboards
 from siem_pack.integrity.keys import SigningKey
@@ -18,7 +19,6 @@ from siem_pack.integrity.seals import seal_windows
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals
 from siem_pack.report import build_report
 from siem_pack.report.data import Columns, dashboard_data
-from siem_pack.store import Store
 
 PANEL = re.compile(r'<section class="panel[^"]*"[^>]*data-panel="([^"]+)"[^>]*data-status="([^"]+)" '
                    r'data-rows="(\d+)"')

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.detect.alerts import make_alert, write_duckdb
 from siem_pack.detect.rules import find_rule, load_rules
-from siem_pack.store import Store
 from siem_pack.times import format_ts
 
 FAKE_AWS_KEY = "AKIAQWERTYUIOPASDFGH"
@@ -90,7 +90,7 @@ def world(db_path: Path) -> World:
     a2 = alert("policy_noncompliant_model_access", T0 + timedelta(minutes=90), ["e2", "an1"], T0 + timedelta(hours=1))
     with Store(db_path) as store:
         store.insert_events(events)
-        store.insert_docs("anomalies", [anomaly("an1", T0 + timedelta(minutes=70)),
+        store.write_docs("anomalies", [anomaly("an1", T0 + timedelta(minutes=70)),
                                         anomaly("an2", T0 + timedelta(hours=2))])
         write_duckdb(store, [a1, a2])
     return World(db_path, [a1, a2])

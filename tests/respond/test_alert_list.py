@@ -11,9 +11,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.detect.alerts import make_alert, write_duckdb
-from siem_pack.store import Store
 
 from .conftest import MODEL, RULES, T0
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.integrity.keys import SigningKey
 from siem_pack.integrity.seals import seal_windows
 from siem_pack.integrity.store_duckdb import DuckDBEvents, DuckDBSeals
-from siem_pack.store import Store
 from tests.support.kibana_server import KibanaContractServer
 
 from .conftest import FAKE_AWS_KEY, World

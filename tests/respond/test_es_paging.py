@@ -20,11 +20,12 @@ import pytest
 from click.testing import CliRunner
 
 from siem_pack.backends.es import by, search_all
+from siem_pack.backends.indices import Indices
 from siem_pack.cli import main
 from siem_pack.detect.alerts import make_alert, write_es
 from siem_pack.doctor import probe_cluster
 from siem_pack.respond.actions import Outcome
-from siem_pack.respond.backend import ESBackend, Indices, workflow_doc
+from siem_pack.respond.backend import ESResponseStore, workflow_doc
 from siem_pack.respond.respond import receipt
 from siem_pack.settings import ClusterSettings
 from siem_pack.templates import events_alias, install
@@ -197,7 +198,7 @@ def test_the_response_workflow_reads_past_ten_thousand(es: Any, es_settings: Clu
     assert got["actions_executed"] == (N, N) and got["actions_dry_run"] == (1, 1)
     assert got["anomalies_investigated_share"] == (1.0, N)  # every anomalous window read
 
-    backend = ESBackend(es, ix)  # the library on its own: the same figures
+    backend = ESResponseStore(es, ix)  # the library on its own: the same figures
     assert len(backend.alerts()) == N and len(backend.receipts()) == N + 1 and len(backend.workflow()) == N + 1
     assert len(backend.events([f"ev-{i:05d}" for i in range(N)])) == N
     assert len(backend.anomaly_ids(None, None)) == N

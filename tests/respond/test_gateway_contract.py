@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.respond.actions import ACTIONS, Targets, get_action
-from siem_pack.respond.backend import DuckDBBackend
-from siem_pack.store import Store
+from siem_pack.respond.backend import DuckDBResponseStore
 
 from .conftest import KEY_HASH, USER, GatewayServer, World, gateway_env
 
@@ -103,7 +103,7 @@ def test_dry_run_writes_receipts_and_calls_nothing(world: World, gateway: Gatewa
     assert out["decision"]["level"] == "review"  # high severity, restricted tier
     assert gateway.seen == []
     with Store(world.db) as store:
-        receipts = DuckDBBackend(store).receipts(world.first)
+        receipts = DuckDBResponseStore(store).receipts(world.first)
     assert receipts and all(r["siem_pack"]["action"]["dry_run"] for r in receipts)
     assert {r["siem_pack"]["action"]["result"] for r in receipts} == {"planned"}
     assert {r["siem_pack"]["action"]["actor"] for r in receipts} == {"alice"}
@@ -117,7 +117,7 @@ def test_execute_contains_through_the_cli_and_undo(world: World, gateway: Gatewa
     assert gateway.master_key not in res.output and "secret-path" not in res.output
     assert [(s.method, s.path, s.body) for s in gateway.seen] == [("POST", "/litellm/key/block", {"key": KEY_HASH})]
     with Store(world.db) as store:
-        (rec,) = DuckDBBackend(store).receipts(world.first)
+        (rec,) = DuckDBResponseStore(store).receipts(world.first)
     a = rec["siem_pack"]["action"]
     assert (a["result"], a["dry_run"], a["actor"], a["subject"]) == ("done", False, "alice", KEY_HASH)
     assert gateway.master_key not in json.dumps(rec)

@@ -58,12 +58,12 @@ def test_customer_block_uses_the_gateway_user_alias(world: World, tmp_path: Any)
     """LiteLLM knows an end user by the id the gateway logs (the inventory's gateway_user)."""
     import shutil
 
+    from siem_pack.backends.duckdb import Store
     from siem_pack.detect.alerts import make_alert, write_duckdb
     from siem_pack.inventory import default_dir
     from siem_pack.respond.actions import Targets
-    from siem_pack.respond.backend import DuckDBBackend
+    from siem_pack.respond.backend import DuckDBResponseStore
     from siem_pack.respond.respond import propose
-    from siem_pack.store import Store
 
     from .conftest import RULES, T0
 
@@ -75,6 +75,6 @@ def test_customer_block_uses_the_gateway_user_alias(world: World, tmp_path: Any)
     a = make_alert(RULES["secret_in_prompt"], T0, {"user.id": "svc-support-bot"}, ["e1"], T0)
     with Store(world.db) as store:
         write_duckdb(store, [a])
-        p = propose(DuckDBBackend(store), a["kibana.alert.uuid"], load_inventory(inv_dir), Targets(),
+        p = propose(DuckDBResponseStore(store), a["kibana.alert.uuid"], load_inventory(inv_dir), Targets(),
                     only="litellm_block_customer")
     assert p.plans[0].subject == uid

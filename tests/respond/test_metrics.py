@@ -12,12 +12,12 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from siem_pack.backends.duckdb import Store
 from siem_pack.cli import main
 from siem_pack.respond import metrics, workflow
 from siem_pack.respond.actions import Outcome
-from siem_pack.respond.backend import DuckDBBackend
+from siem_pack.respond.backend import DuckDBResponseStore
 from siem_pack.respond.respond import receipt
-from siem_pack.store import Store
 
 from .conftest import T0, World
 
@@ -36,7 +36,7 @@ TRUTH: dict[str, Any] = {
 
 def _timeline(world: World) -> None:
     with Store(world.db) as store:
-        b = DuckDBBackend(store)
+        b = DuckDBResponseStore(store)
         done = receipt(world.first, "litellm_block_key", "k", "execute", False, "alice", Outcome("done", "ok"),
                        "contain", "block")
         done["@timestamp"] = "2026-11-02T10:20:00.000Z"
@@ -77,7 +77,7 @@ def test_metrics_are_exact_on_a_drill_with_known_timings(world: World, tmp_path:
 def test_metrics_write_is_idempotent(world: World) -> None:
     _timeline(world)
     with Store(world.db) as store:
-        b = DuckDBBackend(store)
+        b = DuckDBResponseStore(store)
         start, end = T0.replace(hour=0), T0.replace(hour=0) + timedelta(days=1)
         report = metrics.compute(b, start, end)
         n = metrics.write(b, report)

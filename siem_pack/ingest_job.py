@@ -1,21 +1,27 @@
-"""Stage 1 → 2: records → the entry pipeline → ECS events → the embedded store or
-Elasticsearch, with the ingest invariant checked and printed for every format:
+"""Stage 1 → 2, the ingest job: records → the entry pipeline → ECS events → the embedded
+store or Elasticsearch, with the ingest invariant checked and printed for every format:
 
     read = stored + already present + dropped (with the pipeline's reason) + dead-lettered (with the error)
 
+It sits above its parts: the package siem_pack.ingest (formats, pipelines, the offline
+executor, the reader), siem_pack.templates (the write index of a cluster without data
+streams) and the storage ports (siem_pack.backends), so no part imports back up into it.
+
 `normalize_file` / `normalize_records` run the offline executor only (no store). `ingest`
-stores: into DuckDB (siem_pack.store, create-only by `event.id`), or into Elasticsearch with
-`_id` = `event.id` and `op_type: create` (a 409 counts as already present). Documents are
-normalized offline and bulk-indexed with `pipeline: _none`; the summary notes which of our
-pipelines' processors the cluster lacks (`missing_processors`, as `siem-pack doctor` lists them).
+stores: into DuckDB (siem_pack.backends.duckdb, create-only by `event.id`), or into
+Elasticsearch through siem_pack.backends.es (`write_each`: `_id` = `event.id`, create-only, a
+409 counts as already present). Documents are normalized offline and bulk-indexed with
+`pipeline: _none`; the summary notes which of our pipelines' processors the cluster lacks
+(`missing_processors`, as `siem-pack doctor` lists them). Index names come from
+siem_pack.backends.indices (`EVENTS_TARGET`, `DEAD_LETTER_INDEX`).
 
 `event.id` is the event fingerprint: the sha256 (hex) of the record text as read (one line of
 NDJSON; array elements and pretty-printed objects in compact form). The same record read again,
 by any path and with any --format, has the same id; the hash never reveals a secret in it.
 
 Neighbours: siem_pack.ingest.reader (records, dead letters), siem_pack.ingest.pipeline
-(pipelines and executor), siem_pack.store, siem_pack.cluster, siem_pack.templates (the
-write index of a cluster without data streams).
+(pipelines and executor), siem_pack.backends, siem_pack.cluster, siem_pack.templates; called by
+siem_pack.cli.ingest, siem_pack.run and siem_pack.drill.
 """
 
 from __future__ import annotations
@@ -25,23 +31,23 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from ..doc import flatten
-from ..errors import ClusterError, ConfigError, InputError, SiemPackError
-from ..schema import Schema, load_schema
-from ..settings import ClusterSettings
-from ..times import format_ts, parse_ts, utcnow
-from .pipeline import ENTRY, PipelineSet, cluster_bodies, load_pipelines, processor_types
-from .reader import MAX_LINE_BYTES, DeadLetter, Record, iter_files, read_records, redact
+from .backends.indices import DEAD_LETTER_INDEX, EVENTS_TARGET
+from .doc import flatten
+from .errors import ClusterError, ConfigError, InputError, SiemPackError
+from .ingest.pipeline import ENTRY, PipelineSet, cluster_bodies, load_pipelines, processor_types
+from .ingest.reader import MAX_LINE_BYTES, DeadLetter, Record, iter_files, read_records, redact
+from .schema import Schema, load_schema
+from .settings import ClusterSettings
+from .times import format_ts, parse_ts, utcnow
 
 UNKNOWN = "unknown"
-DEFAULT_INDEX = "logs-siem_pack.{format}-{namespace}"
-DEAD_LETTER_INDEX = "siem-pack-dead-letters"  # schema/indices/siem-pack-dead-letters.yml
+DEFAULT_INDEX = EVENTS_TARGET  # filled with {format} and {namespace}
 RERUN_SAFE = ("re-running the same command is safe: events are written create-only with deterministic ids, "
               "so those already stored are counted as already present")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -358,7 +364,7 @@ def _dead_letter(rec: Record, reason: str, fmt: str) -> DeadLetter:
 def _check_format(fmt: str) -> str:
     if fmt == "auto":
         return fmt
-    from .formats import get_format
+    from .ingest.formats import get_format
 
     return get_format(fmt).name
 
@@ -414,7 +420,7 @@ class _Sink:
 
 class _StoreSink(_Sink):
     def __init__(self, db: Path | None) -> None:
-        from ..store import Store
+        from .backends.duckdb import Store
 
         self.store = Store(db)
         self.target = f"embedded store {self.store.path}"
@@ -439,7 +445,7 @@ class _EsSink(_Sink):
 
     def __init__(self, settings: ClusterSettings, index: str, namespace: str, chunk_size: int = 500,
                  dead_letter_index: str = DEAD_LETTER_INDEX) -> None:
-        from ..cluster import es_client, redact_url
+        from .cluster import es_client, redact_url
 
         self.where = redact_url(settings.require_es())
         self.dead_letter_index = dead_letter_index
@@ -455,10 +461,9 @@ class _EsSink(_Sink):
         return self.index.format(format=fmt, namespace=self.namespace)
 
     def write(self, by_format: dict[str, list[dict[str, Any]]], summary: IngestSummary) -> list[tuple[str, DeadLetter]]:
-        from elasticsearch.helpers import streaming_bulk
-
-        from ..cluster import translated
-        from ..templates import ensure_write_target
+        from .backends import es
+        from .cluster import translated
+        from .templates import ensure_write_target
 
         failed: list[tuple[str, DeadLetter]] = []
         for fmt, docs in by_format.items():
@@ -466,47 +471,42 @@ class _EsSink(_Sink):
                 with translated(self.settings.require_es()):
                     ensure_write_target(self.client, self.index_for(fmt))
                 self.ready.add(self.index_for(fmt))
-            actions = ({"_op_type": "create", "_index": self.index_for(fmt), "_id": d["event"]["id"],
-                        "pipeline": "_none", "_source": d} for d in docs)
             c = summary.of(fmt)
             with translated(self.settings.require_es()):
-                for (ok, item), doc in zip(streaming_bulk(self.client, actions, chunk_size=self.chunk_size,
-                                                          raise_on_error=False, raise_on_exception=False,
-                                                          max_retries=2), docs, strict=True):
-                    res = next(iter(item.values()))
-                    if ok:
+                outcomes = es.write_each(self.client, self.index_for(fmt), docs, id_of=_event_id, pipeline="_none",
+                                         chunk_size=self.chunk_size)
+                for outcome, doc in zip(outcomes, docs, strict=True):
+                    if outcome.stored:
                         c.stored += 1
-                    elif res.get("status") == 409:
+                    elif outcome.present:
                         c.already_present += 1
                     else:
-                        err = res.get("error")
-                        reason = err.get("reason") if isinstance(err, dict) else str(err)
-                        failed.append((fmt, DeadLetter("<bulk>", 0, f"rejected by Elasticsearch: {reason}",
+                        failed.append((fmt, DeadLetter("<bulk>", 0, f"rejected by Elasticsearch: {outcome.error}",
                                                        str((doc.get("event") or {}).get("original") or ""), fmt)))
         return failed
 
     def dead(self, letters: list[DeadLetter]) -> None:
         """Into the cluster's dead-letter index, create-only (`_id` = the letter's id, so a re-run
         adds none twice). A letter the cluster refuses is an error: nothing is lost silently."""
-        from elasticsearch.helpers import streaming_bulk
-
-        from ..cluster import translated
+        from .backends import es
+        from .cluster import translated
 
         now = format_ts(utcnow())
-        actions = ({"_op_type": "create", "_index": self.dead_letter_index, "_id": d.id, "pipeline": "_none",
-                    "_source": dead_letter_doc(d, now)} for d in letters)
-        refused = []
         with translated(self.settings.require_es()):
-            for ok, item in streaming_bulk(self.client, actions, chunk_size=self.chunk_size, raise_on_error=False,
-                                           raise_on_exception=False, max_retries=2):
-                res = next(iter(item.values()))
-                if not ok and res.get("status") != 409:
-                    err = res.get("error")
-                    refused.append(str(err.get("reason") if isinstance(err, dict) else err))
-        if refused:
-            raise ClusterError(f"{len(refused)} dead letter(s) could not be stored in {self.dead_letter_index}: "
-                               f"{refused[0]} (deploy the bundle, or pass --db to keep them in an embedded store)",
-                               where=self.where)
+            written = es.write(self.client, self.dead_letter_index, [dead_letter_doc(d, now) for d in letters],
+                               id_of=_letter_id, pipeline="_none", chunk_size=self.chunk_size)
+        if written.refused:
+            raise ClusterError(f"{len(written.refused)} dead letter(s) could not be stored in {self.dead_letter_index}: "
+                               f"{written.refused[0].error} (deploy the bundle, or pass --db to keep them in an "
+                               "embedded store)", where=self.where)
+
+
+def _event_id(doc: Mapping[str, Any]) -> str:
+    return str(doc["event"]["id"])
+
+
+def _letter_id(doc: Mapping[str, Any]) -> str:
+    return str(doc["siem_pack"]["dead_letter"]["id"])
 
 
 def dead_letter_doc(letter: DeadLetter, now: str) -> dict[str, Any]:
@@ -541,7 +541,7 @@ def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = Non
         dead_letter_db = db  # `--es-url` with `--db`: dead letters kept in that embedded store
     dl_store = None
     if isinstance(sink, _EsSink) and dead_letter_db is not None:
-        from ..store import Store
+        from .backends.duckdb import Store
 
         dl_store = Store(dead_letter_db)
     if dead_letter_db is not None:
@@ -636,7 +636,7 @@ def missing_processors(settings: ClusterSettings, pipelines: PipelineSet | None 
     """The processor types our pipelines use, as the cluster receives them, that its node does
     not have (`_nodes/_local/ingest`; siem_pack.doctor reports the same). With content errors,
     those of `pipelines` (the ones being run)."""
-    from ..cluster import es_client, translated
+    from .cluster import es_client, translated
 
     try:
         needed = processor_types(cluster_bodies())
@@ -678,7 +678,7 @@ def follow(path: Path, fmt: str = "auto", db: Path | None = None, settings: Clus
     lines. Stops after `max_idle_seconds` without new data (None: until interrupted)."""
     import time
 
-    from .reader import follow_file
+    from .ingest.reader import follow_file
 
     if not path.is_file():
         raise InputError("--follow needs one existing file", where=str(path))

@@ -1,9 +1,23 @@
-"""The embedded store: one DuckDB file (default `./siem-pack.duckdb` or `SIEM_PACK_DB`).
+"""Cross-cutting (storage), the embedded port: one DuckDB file (default `./siem-pack.duckdb` or
+`SIEM_PACK_DB`).
 
-Stage 2 storage for the embedded default. Tables: `events` (one column per schema field,
-named by its dotted ECS name, plus the whole document as JSON in `doc`), `dead_letters`,
-and the tables later stages own (`alerts`, `anomalies`, `features`, `seals`, `actions`,
-`metrics`), each created by its owner through `ensure_table`.
+Every stage on the embedded default reads and writes through a `Store`, as it does through
+siem_pack.backends.es on a cluster, with the same four questions:
+- `search_all(table, where, params, order=...)`: every document of a query, in order, read
+  a page at a time (the `search_all` of the Elasticsearch port);
+- `composite(table, keys, aggs, where, params)`: one row per key combination (a composite
+  aggregation);
+- `count(table, where, params)`;
+- `write_docs(table, docs)` for schema documents (create-only by `event.id`) and
+  `write_rows(table, rows, on_conflict=...)` for a stage's own records.
+Two compilers hand the store one statement of their own: the rule runner's window joins
+(siem_pack.detect.runner_duckdb) and the feature frame (siem_pack.baselines.features); they
+take `Store.con`.
+
+Tables: `events` (one column per schema field, named by its dotted ECS name, plus the whole
+document as JSON in `doc`), `dead_letters`, and the tables later stages own (`alerts`,
+`anomalies`, `features`, `seals`, `actions`, `metrics`), each created by its owner through
+`ensure_table`.
 
 Events are written create-only by `event.id`: a re-run counts them as already present and
 never overwrites evidence.
@@ -19,17 +33,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
-from .doc import flatten, unflatten
-from .errors import ConfigError
-from .paths import default_db
-from .schema import Field, Schema, load_schema
-from .times import parse_ts, utcnow
+from ..doc import flatten, unflatten
+from ..errors import ConfigError
+from ..paths import default_db
+from ..schema import Field, Schema, load_schema
+from ..times import parse_ts, utcnow
 
 MEMORY_LIMIT_ENV = "SIEM_PACK_DUCKDB_MEMORY_LIMIT"
 THREADS_ENV = "SIEM_PACK_DUCKDB_THREADS"
@@ -38,6 +52,9 @@ _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECA
 
 # tables whose rows are schema documents (one column per schema field, plus `doc`)
 DOC_TABLES = ("events", "anomalies")
+PAGE_SIZE = 1000  # rows fetched at a time by search_all
+DOC_ORDER: tuple[str, ...] = ("@timestamp", "event.id")
+OnConflict = Literal["nothing", "replace", "error"]
 
 DEAD_LETTERS_DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -137,13 +154,58 @@ class Store:
     def ensure_table(self, ddl: str) -> None:
         self.con.execute(ddl)
 
-    def count(self, table: str) -> int:
-        rows = self.con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()
+    # -- the port ---------------------------------------------------------------
+    def count(self, table: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
+        """How many rows of `table` match `where` (SQL with `?` placeholders for `params`)."""
+        rows = self.con.execute(f"SELECT count(*) FROM {quote(table)} WHERE {where}", list(params)).fetchall()
         return int(rows[0][0]) if rows else 0
+
+    def search_all(self, table: str, where: str = "TRUE", params: Sequence[Any] = (), *,
+                   order: Sequence[str] = DOC_ORDER, column: str = "doc", limit: int | None = None,
+                   page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every matching row's `column` (a JSON document) as a dict, ordered by the `order`
+        columns (dotted names, quoted here), `page_size` rows fetched at a time."""
+        by = ", ".join(quote(c) for c in order) or "1"
+        cap = f" LIMIT {int(limit)}" if limit is not None else ""
+        cur = self.con.cursor()
+        try:
+            cur.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE {where} ORDER BY {by}{cap}", list(params))
+            while page := cur.fetchmany(page_size):
+                for (doc,) in page:
+                    yield json.loads(doc)
+        finally:
+            cur.close()
+
+    def composite(self, table: str, keys: Sequence[str], aggs: Mapping[str, str], where: str = "TRUE",
+                  params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """One row per combination of the `keys` columns (dotted names) with each of `aggs`
+        (output name → SQL aggregate, e.g. `count(*)`), ordered by the keys: the embedded
+        answer to a composite aggregation."""
+        cols = [quote(k) for k in keys]
+        sel = ", ".join([*cols, *(f"{expr} AS {quote(name)}" for name, expr in aggs.items())])
+        group = f" GROUP BY {', '.join(cols)} ORDER BY {', '.join(cols)}" if cols else ""
+        cur = self.con.execute(f"SELECT {sel} FROM {quote(table)} WHERE {where}{group}", list(params))
+        names = [*keys, *aggs]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def write_rows(self, table: str, rows: Sequence[Mapping[str, Any]], on_conflict: OnConflict = "error") -> int:
+        """Insert records of a stage's own table (column name → value; every row the same
+        columns). `on_conflict`: `error` (create-only: a duplicate key raises), `nothing`
+        (keep the stored row) or `replace` (idempotent by key). Returns the rows written."""
+        if not rows:
+            return 0
+        names = list(rows[0])
+        marks = ", ".join("?" * len(names))
+        verb = "INSERT OR REPLACE INTO" if on_conflict == "replace" else "INSERT INTO"
+        tail = " ON CONFLICT DO NOTHING" if on_conflict == "nothing" else ""
+        before = self.count(table)
+        self.con.executemany(f"{verb} {quote(table)} ({', '.join(quote(n) for n in names)}) VALUES ({marks}){tail}",
+                             [[r[n] for n in names] for r in rows])
+        return len(rows) if on_conflict != "nothing" else self.count(table) - before
 
     # -- events -------------------------------------------------------------
     def event_row(self, doc: Mapping[str, Any]) -> list[Any]:
-        """The row `insert_docs` stores: `event_columns(doc)`, then the document as JSON."""
+        """The row `write_docs` stores: `event_columns(doc)`, then the document as JSON."""
         return [*self.event_columns(doc), json.dumps(doc, sort_keys=True, default=str)]
 
     def event_columns(self, doc: Mapping[str, Any]) -> list[Any]:
@@ -171,9 +233,9 @@ class Store:
 
     def insert_events(self, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Create-only insert into `events`. Returns (stored, already_present)."""
-        return self.insert_docs("events", docs)
+        return self.write_docs("events", docs)
 
-    def insert_docs(self, table: str, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    def write_docs(self, table: str, docs: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
         """Create-only insert of schema documents (`events` or `anomalies`) keyed by event.id.
         Returns (stored, already_present). One bulk INSERT … SELECT per call."""
         import pandas as pd
@@ -207,11 +269,9 @@ class Store:
         stored = self.count(table) - before
         return stored, total - stored
 
-    def events(self, where: str = "TRUE", params: list[Any] | None = None, table: str = "events") -> Iterator[dict[str, Any]]:
-        """Whole documents, oldest first."""
-        cur = self.con.execute(f'SELECT doc FROM {table} WHERE {where} ORDER BY "@timestamp", "event.id"', params or [])
-        for (doc,) in cur.fetchall():
-            yield json.loads(doc)
+    def events(self, where: str = "TRUE", params: Sequence[Any] = (), table: str = "events") -> Iterator[dict[str, Any]]:
+        """Whole schema documents of `table`, oldest first (`search_all` in event order)."""
+        return self.search_all(table, where, params)
 
     # -- dead letters -------------------------------------------------------
     def insert_dead_letters(self, letters: Iterable[Mapping[str, Any]]) -> int:
