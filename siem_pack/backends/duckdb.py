@@ -164,12 +164,13 @@ class Store:
                    order: Sequence[str] = DOC_ORDER, column: str = "doc", limit: int | None = None,
                    page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
         """Every matching row's `column` (a JSON document) as a dict, ordered by the `order`
-        columns (dotted names, quoted here), `page_size` rows fetched at a time."""
-        by = ", ".join(quote(c) for c in order) or "1"
+        columns (dotted names, quoted here; none: in no particular order), `page_size` rows
+        fetched at a time."""
+        by = f" ORDER BY {', '.join(quote(c) for c in order)}" if order else ""
         cap = f" LIMIT {int(limit)}" if limit is not None else ""
         cur = self.con.cursor()
         try:
-            cur.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE {where} ORDER BY {by}{cap}", list(params))
+            cur.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE {where}{by}{cap}", list(params))
             while page := cur.fetchmany(page_size):
                 for (doc,) in page:
                     yield json.loads(doc)

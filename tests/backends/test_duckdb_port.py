@@ -29,6 +29,8 @@ def test_search_all_reads_in_order_a_page_at_a_time(db_path: Path) -> None:
         assert stamps == sorted(stamps) and len(got) == len([i for i in range(130) if i % 3 == 1])
         newest = list(store.search_all("events", order=("event.id",), limit=2))
         assert [d["event"]["id"] for d in newest] == ["e0000", "e0001"]
+        unordered = store.search_all("events", '"user.id" = ?', ["u1"], order=())  # no ORDER BY at all
+        assert sorted(d["event"]["id"] for d in unordered) == sorted(d["event"]["id"] for d in got)
         # a stage may write while it reads: the read has its own cursor and sees the table as
         # it was when the read began
         reader = store.search_all("events", page_size=10)
