@@ -189,7 +189,7 @@ def bulk_to_node(db: Path, index: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     try:
-        written = port.write(es, index, docs(), op="index", id_of=lambda d: d["event"]["id"], chunk_size=5000)
+        written = port.write(es, index, docs(), op="index", id_of="event.id", chunk_size=5000)
     finally:
         store.close()
     written.raise_refused("events", index)

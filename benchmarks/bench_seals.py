@@ -172,7 +172,7 @@ def es_e2e(docs: list[dict[str, Any]], key: SigningKey, repeat: int) -> None:
         es.indices.create(index=events_index, mappings={"dynamic": "strict", "properties": props},
                           settings={"number_of_replicas": 0})
         ensure_seals_index(es, seals_index)
-        port.write(es, events_index, docs, id_of=lambda d: d["event"]["id"], chunk_size=2000
+        port.write(es, events_index, docs, id_of="event.id", chunk_size=2000
                    ).raise_refused("events", events_index)
         es.indices.refresh(index=events_index)
         print(f"Elasticsearch end to end, {len(docs):,} events (best of {repeat} rounds)")

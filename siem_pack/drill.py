@@ -470,7 +470,7 @@ def drill_es(out_dir: Path, settings: Any, options: DrillOptions = DrillOptions(
                          index=prefix + EVENTS_TARGET, dead_letter_db=out_dir / "es-dead-letters.duckdb")
         notes.extend(summary.notes)
         with Store(run_dir / DB_NAME, read_only=True) as store:
-            anomalies = list(store.events(table="anomalies"))
+            anomalies = list(store.search_all("anomalies"))
             span = event_span(store)
         anomalies_index = prefix + ANOMALIES_INDEX
         jobs.write_anomalies(jobs.Source(settings=settings), anomalies, index=anomalies_index)

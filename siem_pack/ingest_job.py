@@ -31,7 +31,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +47,6 @@ from .settings import ClusterSettings
 from .times import format_ts, parse_ts, utcnow
 
 UNKNOWN = "unknown"
-DEFAULT_INDEX = EVENTS_TARGET  # filled with {format} and {namespace}
 RERUN_SAFE = ("re-running the same command is safe: events are written create-only with deterministic ids, "
               "so those already stored are counted as already present")
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
@@ -473,7 +472,7 @@ class _EsSink(_Sink):
                 self.ready.add(self.index_for(fmt))
             c = summary.of(fmt)
             with translated(self.settings.require_es()):
-                outcomes = es.write_each(self.client, self.index_for(fmt), docs, id_of=_event_id, pipeline="_none",
+                outcomes = es.write_each(self.client, self.index_for(fmt), docs, id_of="event.id", pipeline="_none",
                                          chunk_size=self.chunk_size)
                 for outcome, doc in zip(outcomes, docs, strict=True):
                     if outcome.stored:
@@ -494,19 +493,11 @@ class _EsSink(_Sink):
         now = format_ts(utcnow())
         with translated(self.settings.require_es()):
             written = es.write(self.client, self.dead_letter_index, [dead_letter_doc(d, now) for d in letters],
-                               id_of=_letter_id, pipeline="_none", chunk_size=self.chunk_size)
+                               id_of="siem_pack.dead_letter.id", pipeline="_none", chunk_size=self.chunk_size)
         if written.refused:
             raise ClusterError(f"{len(written.refused)} dead letter(s) could not be stored in {self.dead_letter_index}: "
                                f"{written.refused[0].error} (deploy the bundle, or pass --db to keep them in an "
                                "embedded store)", where=self.where)
-
-
-def _event_id(doc: Mapping[str, Any]) -> str:
-    return str(doc["event"]["id"])
-
-
-def _letter_id(doc: Mapping[str, Any]) -> str:
-    return str(doc["siem_pack"]["dead_letter"]["id"])
 
 
 def dead_letter_doc(letter: DeadLetter, now: str) -> dict[str, Any]:
@@ -518,7 +509,7 @@ def dead_letter_doc(letter: DeadLetter, now: str) -> dict[str, Any]:
 
 def ingest(paths: Sequence[Path | str], fmt: str = "auto", db: Path | None = None,
            settings: ClusterSettings | None = None, inventory_dir: Path | None = None,
-           namespace: str = "default", index: str = DEFAULT_INDEX, pipelines: PipelineSet | None = None,
+           namespace: str = "default", index: str = EVENTS_TARGET, pipelines: PipelineSet | None = None,
            max_line_bytes: int = MAX_LINE_BYTES, batch_size: int = 500, progress: Progress | None = None,
            records: Iterable[Record | DeadLetter] | None = None, geoip_db: Path | None = None,
            dead_letter_db: Path | None = None, content_mode: ContentMode = "none",

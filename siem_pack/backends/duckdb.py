@@ -199,7 +199,7 @@ class Store:
         marks = ", ".join("?" * len(names))
         verb = "INSERT OR REPLACE INTO" if on_conflict == "replace" else "INSERT INTO"
         tail = " ON CONFLICT DO NOTHING" if on_conflict == "nothing" else ""
-        before = self.count(table)
+        before = self.count(table) if on_conflict == "nothing" else 0  # only then can rows be skipped
         self.con.executemany(f"{verb} {quote(table)} ({', '.join(quote(n) for n in names)}) VALUES ({marks}){tail}",
                              [[r[n] for n in names] for r in rows])
         return len(rows) if on_conflict != "nothing" else self.count(table) - before
@@ -269,10 +269,6 @@ class Store:
             self.con.unregister("_siem_pack_incoming")
         stored = self.count(table) - before
         return stored, total - stored
-
-    def events(self, where: str = "TRUE", params: Sequence[Any] = (), table: str = "events") -> Iterator[dict[str, Any]]:
-        """Whole schema documents of `table`, oldest first (`search_all` in event order)."""
-        return self.search_all(table, where, params)
 
     # -- dead letters -------------------------------------------------------
     def insert_dead_letters(self, letters: Iterable[Mapping[str, Any]]) -> int:

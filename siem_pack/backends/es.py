@@ -35,9 +35,13 @@ was stored before, never overwritten).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from ..doc import get_field
+from ..errors import ClusterError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -166,11 +170,7 @@ def search_many(client: Elasticsearch, index: str | Sequence[str], bodies: Seque
     out: list[list[dict[str, Any]]] = []
     for resp in client.msearch(searches=searches)["responses"]:
         if "error" in resp:
-            from ..errors import ClusterError
-
-            err = resp["error"]
-            raise ClusterError(f"search failed: {err.get('reason', err) if isinstance(err, dict) else err}",
-                               where=str(index))
+            raise ClusterError(f"search failed: {_reason(resp['error'])}", where=str(index))
         out.append(list(resp["hits"]["hits"]))
     return out
 
@@ -191,11 +191,13 @@ def ensure_index(client: Elasticsearch, index: str, body: Mapping[str, Any], *, 
     if res.meta.status == 400:
         if "already_exists" in str(res.body):
             return False
-        raise _refused(res.body, index)
+        body = res.body if isinstance(res.body, dict) else {}
+        raise ClusterError(f"refused: {_reason(body.get('error') or res.body)}", where=index)
     return True
 
 
 Op = Literal["create", "index", "update"]
+IdOf = str | Callable[[Mapping[str, Any]], str | None]  # a dotted field of the document, or a function of it
 
 
 @dataclass(frozen=True)
@@ -227,19 +229,18 @@ class Written:
     def raise_refused(self, what: str, where: str) -> None:
         """A ClusterError naming how many `what` were refused and the first reason."""
         if self.refused:
-            from ..errors import ClusterError
-
             first = self.refused[0]
             raise ClusterError(f"{len(self.refused)} {what} not written ({first.status}): {first.error}",
                                where=where)
 
 
 def write_each(client: Elasticsearch, index: str, docs: Iterable[Mapping[str, Any]], *, op: Op = "create",
-               id_of: Callable[[Mapping[str, Any]], str | None] | None = None, pipeline: str | None = None,
+               id_of: IdOf | None = None, pipeline: str | None = None,
                refresh: bool | str | None = None, chunk_size: int = 500, max_retries: int = 2,
                backoff: float = 0.5) -> Iterator[Outcome]:
     """Bulk-write `docs` to `index` (`op`: create-only, index = replace by id, update = merge
-    the given fields), `_id` from `id_of`; yields one `Outcome` per document, in input order,
+    the given fields), `_id` from `id_of` (a dotted field such as `event.id`, or a function of
+    the document); yields one `Outcome` per document, in input order,
     `chunk_size` documents per request. Items the node refuses with 429 (too many requests)
     are sent again, up to `max_retries` times with a doubling pause from `backoff` seconds;
     their outcomes still come back in their documents' places. `pipeline="_none"` skips the
@@ -248,12 +249,14 @@ def write_each(client: Elasticsearch, index: str, docs: Iterable[Mapping[str, An
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     extra: dict[str, Any] = {} if refresh is None else {"refresh": refresh}
+    ident: Callable[[Mapping[str, Any]], Any] | None = (
+        (lambda d, path=id_of: get_field(d, path)) if isinstance(id_of, str) else id_of)
     chunk: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for d in docs:
         head: dict[str, Any] = {"_index": index}
-        doc_id = id_of(d) if id_of is not None else None
+        doc_id = ident(d) if ident is not None else None
         if doc_id is not None:
-            head["_id"] = doc_id
+            head["_id"] = str(doc_id)
         if pipeline is not None and op != "update":
             head["pipeline"] = pipeline
         chunk.append(({op: head}, {"doc": dict(d)} if op == "update" else dict(d)))
@@ -267,8 +270,6 @@ def write_each(client: Elasticsearch, index: str, docs: Iterable[Mapping[str, An
 def _bulk_chunk(client: Elasticsearch, chunk: Sequence[tuple[dict[str, Any], dict[str, Any]]],
                 extra: Mapping[str, Any], max_retries: int, backoff: float) -> list[Outcome]:
     """One chunk's outcomes in its order, the 429s sent again."""
-    import time
-
     out: list[Outcome | None] = [None] * len(chunk)
     pending = list(range(len(chunk)))
     for attempt in range(max_retries + 1):
@@ -282,9 +283,8 @@ def _bulk_chunk(client: Elasticsearch, chunk: Sequence[tuple[dict[str, Any], dic
                 retry.append(i)
                 continue
             err = res.get("error")
-            reason = None if err is None else str(err.get("reason") or err.get("type")) if isinstance(err, dict) \
-                else str(err)
-            out[i] = Outcome(None if res.get("_id") is None else str(res["_id"]), status, reason)
+            out[i] = Outcome(None if res.get("_id") is None else str(res["_id"]), status,
+                             None if err is None else _reason(err))
         if not retry:
             break
         pending = retry
@@ -314,12 +314,12 @@ def _source(source: bool | Sequence[str] | Mapping[str, Any]) -> bool | dict[str
     return {"includes": list(source)}
 
 
-def _refused(body: Any, index: str) -> Exception:
-    from ..errors import ClusterError
-
-    err = body.get("error") if isinstance(body, dict) else None
-    reason = (err.get("reason") if isinstance(err, dict) else err) or body
-    return ClusterError(f"refused: {reason}", where=index)
+def _reason(err: Any) -> str:
+    """The words of an Elasticsearch error object (its `reason`, else its `type`), or the
+    error as given."""
+    if isinstance(err, Mapping):
+        return str(err.get("reason") or err.get("type") or dict(err))
+    return str(err)
 
 
 __all__ = ["KEEP_ALIVE", "PAGE_SIZE", "TIME_ORDER", "Outcome", "Written", "aggregate", "by", "composite_all",

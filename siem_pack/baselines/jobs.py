@@ -267,7 +267,7 @@ def write_anomalies(source: Source, docs: list[dict[str, Any]], index: str = ANO
     with translated(source.settings.require_es()):
         props = load_schema().es_properties(UNSUPPORTED_ON_TEST_NODE)
         es.ensure_index(client, index, {"mappings": {"properties": props}})
-        written = es.write(client, index, docs, id_of=lambda d: d["event"]["id"], refresh="wait_for")
+        written = es.write(client, index, docs, id_of="event.id", refresh="wait_for")
     if written.refused:
         raise ConfigError(f"cannot write an anomaly: {written.refused[0].error}", where=index)
     return written.stored, written.present

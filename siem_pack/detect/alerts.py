@@ -222,17 +222,13 @@ def write_es(client: Elasticsearch, alerts: Iterable[Mapping[str, Any]], index: 
     if not alerts_list:
         return 0, 0
     outcomes = list(es.write_each(client, index, [to_doc(a) for a in alerts_list], op="create",
-                                  id_of=_uuid_of, refresh="wait_for"))
+                                  id_of="kibana.alert.uuid", refresh="wait_for"))
     refused = [o for o in outcomes if not o.stored and not o.present]
     if refused:
         raise ClusterError(f"alert write failed: {refused[0].error}", where=index)
     conflicts = {o.id for o in outcomes if o.present}  # by _id, not position: a retried (429) item comes last
     _advance_es(client, index, [a for a in alerts_list if str(a["kibana.alert.uuid"]) in conflicts])
     return sum(o.stored for o in outcomes), sum(o.present for o in outcomes)
-
-
-def _uuid_of(doc: Mapping[str, Any]) -> str:
-    return str(doc["kibana"]["alert"]["uuid"])
 
 
 def _advance_es(client: Elasticsearch, index: str, alerts: Sequence[Mapping[str, Any]]) -> int:
@@ -254,7 +250,7 @@ def _advance_es(client: Elasticsearch, index: str, alerts: Sequence[Mapping[str,
                 changes.append(unflatten({**new, "kibana.alert.uuid": str(d["_id"])}))
     if not changes:
         return 0
-    written = es.write(client, index, changes, op="update", id_of=_uuid_of, refresh="wait_for")
+    written = es.write(client, index, changes, op="update", id_of="kibana.alert.uuid", refresh="wait_for")
     if written.refused:
         raise ClusterError(f"episode update failed: {written.refused[0].error}", where=index)
     return written.stored

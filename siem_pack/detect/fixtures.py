@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,13 +83,9 @@ def es_index_fixture(client: Elasticsearch, index: str, docs: Sequence[dict[str,
     """Index fixture events (create-only, _id = event.id) into an index mapped from the schema."""
     props = load_schema().es_properties(frozenset({"match_only_text", "wildcard", "constant_keyword"}))
     es.ensure_index(client, index, {"mappings": {"properties": props}, "settings": {"number_of_replicas": 0}})
-    written = es.write(client, index, docs, op="create", id_of=_event_id, refresh=True)
+    written = es.write(client, index, docs, op="create", id_of="event.id", refresh=True)
     if written.refused:
         raise ContentError(f"fixture indexing failed: {written.refused[0].error}", where=index)
-
-
-def _event_id(doc: Mapping[str, Any]) -> str:
-    return str(doc["event"]["id"])
 
 
 def run_es(rule: Rule, docs: Sequence[dict[str, Any]], ticks: Sequence[datetime], client: Elasticsearch,

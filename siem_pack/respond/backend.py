@@ -140,8 +140,8 @@ class DuckDBResponseStore:
         if not ids:
             return []
         marks = ", ".join("?" * len(ids))
-        out = list(self.store.events(f'"event.id" IN ({marks})', list(ids)))
-        return out + list(self.store.events(f'"event.id" IN ({marks})', list(ids), table="anomalies"))
+        return [d for table in ("events", "anomalies")
+                for d in self.store.search_all(table, f'"event.id" IN ({marks})', list(ids))]
 
     def timeline(self, user_id: str, start: datetime, end: datetime, limit: int = 200) -> list[dict[str, Any]]:
         return list(self.store.search_all("events", '"user.id" = ? AND "@timestamp" >= ? AND "@timestamp" < ?',
@@ -157,7 +157,7 @@ class DuckDBResponseStore:
         if model:
             where.append('"gen_ai.request.model" = ?')
             params.append(model)
-        return list(self.store.events(" AND ".join(where), params, table="anomalies"))
+        return list(self.store.search_all("anomalies", " AND ".join(where), params))
 
     def anomaly_ids(self, start: datetime | None, end: datetime | None) -> list[str]:
         where, params = _range_sql("@timestamp", start, end)
@@ -331,7 +331,7 @@ class ESResponseStore:
         if docs:
             self._ensure(self.ix.metrics)
             written = port.write(self.client, self.ix.metrics, docs, op="index", refresh="wait_for",
-                                 id_of=lambda d: str(d["siem_pack"]["metric"]["id"]))
+                                 id_of="siem_pack.metric.id")
             if written.refused:
                 raise ClusterError(f"metrics write failed: {written.refused[0].error}", where=self.ix.metrics)
         return len(docs)

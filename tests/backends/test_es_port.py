@@ -77,6 +77,9 @@ def test_write_reports_each_outcome(es: Any, index: str) -> None:
     assert port.write(es, index, [{"n": 1000}], op="index", id_of=lambda d: "d0", refresh=True).stored == 1
     assert port.write(es, index, [{"user": {"id": "x"}}], op="update", id_of=lambda d: "d0", refresh=True).stored == 1
     assert es.get(index=index, id="d0")["_source"] == {"n": 1000, "user": {"id": "x"}}
+    # `id_of` may name a dotted field instead of a function
+    assert port.write(es, index, [{"user": {"id": "by-path"}, "n": 1}], id_of="user.id", refresh=True).stored == 1
+    assert es.get(index=index, id="by-path")["_source"]["n"] == 1
 
 
 def test_ensure_index_refuses_a_bad_body_clearly(es: Any, es_prefix: str) -> None:

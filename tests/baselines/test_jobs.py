@@ -57,7 +57,7 @@ def test_fit_score_refresh_on_the_embedded_store(tmp_path: Path, usage_db: Path,
     with Store(usage_db) as store:
         rows = store.con.execute('SELECT min("siem_pack.anomaly.window.start"), count(*), '
                                  'count(DISTINCT "event.id") FROM anomalies').fetchone()
-        doc = next(store.events(table="anomalies"))
+        doc = next(store.search_all("anomalies"))
     assert rows[0] >= u.train_end and rows[1] == rows[2] == sc["stored"]
     assert doc["event"]["dataset"] == "siem_pack.anomaly" and doc["siem_pack"]["anomaly"]["model_version"] == fit["version"]
     assert doc["@timestamp"] == doc["siem_pack"]["anomaly"]["window"]["end"]

@@ -235,7 +235,7 @@ def test_the_most_specific_network_wins_per_database(geo_csv: Path, tmp_path: Pa
 # ---- offline ingest: the CSV itself and the built folder ----------------------------------------
 def _stored_sources(db: Path) -> dict[str, dict[str, Any]]:
     with Store(db) as store:
-        return _by_ip(list(store.events()))
+        return _by_ip(list(store.search_all("events")))
 
 
 def _assert_expected(by_ip: dict[str, dict[str, Any]]) -> None:
